@@ -1,0 +1,26 @@
+"""The one place that says what fires when."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.settings import Settings
+
+# A dispatch message older than this is dropped unrun: after an outage the
+# backlog of beat ticks collapses into the next one instead of a burst.
+MIN_DISPATCH_EXPIRY_S = 10.0
+
+
+def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    interval = settings.dispatch_interval_s
+    return {
+        "fairbeat.dispatch": {
+            "task": "fairbeat.dispatch",
+            "schedule": interval,
+            "options": {
+                "queue": settings.control_queue,
+                "expires": max(MIN_DISPATCH_EXPIRY_S, 5 * interval),
+            },
+        },
+    }

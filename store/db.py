@@ -1,0 +1,64 @@
+"""Engines, and the one small place where SQLite and PostgreSQL differ.
+
+- PostgreSQL runs on psycopg 3; claims lock rows with FOR UPDATE SKIP LOCKED so
+  concurrent dispatchers never wait on, or take, each other's rows.
+- SQLite has no row locks: every transaction starts with BEGIN IMMEDIATE, so
+  writers from several processes queue on the database lock (WAL keeps readers
+  going) instead of failing to upgrade a read lock mid-transaction.
+- Both have INSERT .. ON CONFLICT DO NOTHING and UPDATE .. RETURNING.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.sql.dml import Insert
+
+# Writers wait this long for SQLite's database lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def normalise_url(url: str | URL) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, **kwargs)
+        _serialise_sqlite_writers(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _serialise_sqlite_writers(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def insert_ignoring_conflicts(connection: Connection, table: Table) -> Insert:
+    """An INSERT that does nothing on a unique conflict (and so returns no row)."""
+    if is_postgres(connection):
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

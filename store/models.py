@@ -1,0 +1,177 @@
+"""SQLAlchemy models. The job table is also a plain-SQL contract (docs/sql-contract.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+WORKSPACE_ID_MAX = 128
+KIND_MAX = 200
+DEDUPE_KEY_MAX = 200
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend.
+
+    SQLite keeps no zone, so values are stored as naive UTC and made aware
+    again on the way out; a naive value handed in is refused, never guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: fairbeat stores aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NOW = text("CURRENT_TIMESTAMP")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}  # noqa: RUF012 (SQLAlchemy reads it)
+
+
+class Job(Base):
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX))
+    kind: Mapped[str] = mapped_column(String(KIND_MAX))
+    payload: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'PENDING'"))
+    priority: Mapped[int] = mapped_column(server_default=text("0"))
+    run_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(server_default=text("5"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(DEDUPE_KEY_MAX))
+    fence: Mapped[int] = mapped_column(server_default=text("0"))
+    claimed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    locked_at: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedupe_key"),
+        # Due-job selection walks this index in order: status, then the
+        # workspace's own order (priority first, higher first; then run_at, id).
+        Index("ix_job_due", "status", "workspace_id", text("priority DESC"), "run_at", "id"),
+        Index("ix_job_status_run_at", "status", "run_at"),
+    )
+
+
+class JobEffect(Base):
+    """The effects ledger: one row per customer-visible side effect done."""
+
+    __tablename__ = "job_effect"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX))
+    effect_key: Mapped[str] = mapped_column(String(400))
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+
+    __table_args__ = (UniqueConstraint("workspace_id", "effect_key"),)
+
+
+class DuplicateEvent(Base):
+    """The duplicate-send signal: a delivery dropped by the fence, or an effect suppressed."""
+
+    __tablename__ = "duplicate_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX))
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    fence: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+
+    __table_args__ = (Index("ix_duplicate_event_created", "created_at", "workspace_id"),)
+
+
+class FunctionRun(Base):
+    """One row per dispatch, gate or maintenance run."""
+
+    __tablename__ = "function_run"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    function: Mapped[str] = mapped_column(String(40))
+    window_key: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16))
+    fence: Mapped[int] = mapped_column(server_default=text("0"))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("function", "window_key"),
+        Index("ix_function_run_status", "status", "heartbeat_at"),
+    )
+
+
+class Workspace(Base):
+    """Optional per-workspace settings; a workspace with no row has the defaults."""
+
+    __tablename__ = "workspace"
+
+    id: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(40), server_default=text("'default'"))
+    high_quota_enabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    weight: Mapped[float] = mapped_column(Float, server_default=text("1.0"))
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+
+
+# Typed handles on the tables for Core queries.
+job_table = cast(Table, Job.__table__)
+job_effect_table = cast(Table, JobEffect.__table__)
+duplicate_event_table = cast(Table, DuplicateEvent.__table__)
+function_run_table = cast(Table, FunctionRun.__table__)
+workspace_table = cast(Table, Workspace.__table__)

@@ -1,0 +1,140 @@
+"""``enqueue()``: the one way in for Python callers.
+
+Every check runs before anything is written, so a refused job leaves no row.
+Pass ``session`` to enqueue inside your own SQLAlchemy transaction: the job
+then exists only if you commit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+from sqlalchemy.orm import Session
+
+from store import jobs
+from store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
+from tasks.errors import EnqueueError, UnknownKind
+from tasks.run import PermanentJobError, resolve_handler
+from tasks.runtime import Runtime, runtime_of
+
+MAX_PRIORITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: int
+    created: bool  # False: the dedupe key named a job that already existed
+    workspace_id: str
+    kind: str
+    run_at: datetime
+
+
+def _check_workspace(workspace_id: Any) -> str:
+    if not isinstance(workspace_id, str) or not workspace_id.strip():
+        raise EnqueueError("workspace_id", "must be a non-empty string")
+    if len(workspace_id) > WORKSPACE_ID_MAX:
+        raise EnqueueError("workspace_id", f"longer than {WORKSPACE_ID_MAX} characters")
+    if not workspace_id.isprintable():
+        raise EnqueueError("workspace_id", "contains control characters")
+    return workspace_id
+
+
+def _check_payload(payload: Any, max_bytes: int) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise EnqueueError("payload", f"must be a JSON object, got {type(payload).__name__}")
+    try:
+        encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise EnqueueError("payload", f"is not JSON-serialisable: {exc}") from None
+    size = len(encoded.encode())
+    if size > max_bytes:
+        raise EnqueueError(
+            "payload",
+            f"is {size} bytes, over the limit of {max_bytes} (FAIRBEAT_PAYLOAD_MAX_BYTES)",
+        )
+    # What the worker will see: JSON round-tripped, never a live Python object.
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def _check_kind(app: Celery, kind: Any, payload: dict[str, Any]) -> str:
+    if not isinstance(kind, str) or not kind or len(kind) > KIND_MAX:
+        raise EnqueueError("kind", f"must be a task name of 1 to {KIND_MAX} characters")
+    app.loader.import_default_modules()
+    try:
+        resolve_handler(app, kind, payload)
+    except PermanentJobError as exc:
+        if kind not in app.tasks or kind.startswith("fairbeat."):
+            known = sorted(k for k in app.tasks if not k.startswith(("celery.", "fairbeat.")))
+            raise UnknownKind(kind, known) from None
+        raise EnqueueError("payload", str(exc)) from None
+    return kind
+
+
+def _check_run_at(run_at: Any, now: datetime) -> datetime:
+    if run_at is None:
+        return now
+    if not isinstance(run_at, datetime):
+        raise EnqueueError("run_at", "must be a datetime")
+    if run_at.tzinfo is None or run_at.utcoffset() is None:
+        raise EnqueueError("run_at", "has no timezone; pass an aware datetime (e.g. in UTC)")
+    return run_at
+
+
+def _check_options(dedupe_key: Any, priority: Any, max_attempts: Any) -> None:
+    if dedupe_key is not None and (
+        not isinstance(dedupe_key, str) or not dedupe_key or len(dedupe_key) > DEDUPE_KEY_MAX
+    ):
+        raise EnqueueError("dedupe_key", f"must be a string of 1 to {DEDUPE_KEY_MAX} characters")
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
+        raise EnqueueError("priority", f"must be an integer within ±{MAX_PRIORITY}")
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise EnqueueError("max_attempts", "must be an integer of at least 1")
+
+
+def enqueue(
+    workspace_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    run_at: datetime | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    session: Session | None = None,
+    app: Celery | None = None,
+) -> Enqueued:
+    """Add a job for ``workspace_id``: a PENDING row the dispatcher will pick up.
+
+    Higher ``priority`` runs first within its workspace. The same
+    ``dedupe_key`` in a workspace returns the existing job (``created=False``).
+    """
+    if app is None:
+        from tasks import app as default_app
+
+        app = default_app
+    rt: Runtime = runtime_of(app)
+    now = rt.now()
+    attempts = rt.settings.max_attempts if max_attempts is None else max_attempts
+    _check_options(dedupe_key, priority, attempts)
+    checked_payload = _check_payload(payload, rt.settings.payload_max_bytes)
+    new = jobs.NewJob(
+        workspace_id=_check_workspace(workspace_id),
+        kind=_check_kind(app, kind, checked_payload),
+        payload=checked_payload,
+        run_at=_check_run_at(run_at, now),
+        priority=priority,
+        max_attempts=attempts,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    if session is not None:
+        job_id, created = jobs.insert_job(session.connection(), new)
+    else:
+        with rt.engine.begin() as conn:
+            job_id, created = jobs.insert_job(conn, new)
+    return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at)

@@ -1,0 +1,53 @@
+"""The Celery app: serialisation, events, queues and routing, built from Settings."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from beat_schedule import build_schedule
+from tasks.runtime import Runtime
+from tasks.settings import Settings
+
+FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run"]
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("fairbeat", set_as_current=True)
+    app.fairbeat_runtime = Runtime(settings)  # type: ignore[attr-defined]
+    queues = [Queue(settings.control_queue)] + [Queue(q) for q in settings.job_queues]
+    app.conf.update(
+        broker_url=settings.broker,
+        broker_connection_retry_on_startup=True,
+        # Job state lives in SQL; Celery results would be a second, unfenced copy.
+        task_ignore_result=True,
+        result_backend=None,
+        # JSON only: a broker message can never execute code on a worker.
+        task_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        enable_utc=True,
+        timezone="UTC",
+        # Flower and the event stream see every task.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        # With no -Q a worker consumes every queue listed here.
+        task_queues=queues,
+        task_default_queue=settings.control_queue,
+        task_routes={"fairbeat.*": {"queue": settings.control_queue}},
+        # Ack after the task returns: a worker that dies mid-job leaves its
+        # message to be redelivered. The fence makes a redelivery harmless.
+        task_acks_late=True,
+        # Requeue (not ack) the message of a child killed mid-task; a poison
+        # job cannot loop on this, because its redelivery finds it RUNNING and
+        # is dropped, and recovery counts its attempts.
+        task_reject_on_worker_lost=True,
+        # Take one message at a time: a prefetched message is a job claimed but
+        # held by a busy worker, which would undo the dispatcher's fair order.
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        imports=[*FAIRBEAT_TASK_MODULES, *settings.imports],
+        beat_schedule=build_schedule(settings),
+    )
+    return app

@@ -1,0 +1,26 @@
+"""Errors users see. Each says what was wrong; nothing was written when one is raised."""
+
+from __future__ import annotations
+
+
+class EnqueueError(ValueError):
+    """A job was refused at enqueue; ``field`` names the argument at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnknownKind(EnqueueError):
+    def __init__(self, kind: str, known: list[str]) -> None:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        super().__init__(
+            "kind",
+            f"no task named {kind!r} is registered (set FAIRBEAT_IMPORTS to the modules "
+            f"that define your handlers); known kinds: {shown or 'none'}",
+        )
+        self.kind = kind
+
+
+class LeaseLost(RuntimeError):
+    """This run no longer holds its job: it was recovered and may run elsewhere."""

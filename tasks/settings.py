@@ -1,0 +1,166 @@
+"""fairbeat's one settings object, read from ``FAIRBEAT_*`` environment variables.
+
+Every default is a named value with the reason beside it. Built once, at the
+edge (the Celery app, the CLI), and passed down; nothing deeper reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "FAIRBEAT_"
+
+# A file beside the process: the embedded default needs nothing installed.
+DEFAULT_DATABASE_URL = "sqlite:///fairbeat.db"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# fairbeat's own tasks (dispatch, gate, maintenance) never wait behind user jobs.
+DEFAULT_CONTROL_QUEUE = "fairbeat.control"
+DEFAULT_JOB_QUEUE = "jobs.default"
+# As originally locked: a claim batch of 20 per dispatch tick.
+DEFAULT_CLAIM_BATCH = 20
+# As originally locked: 4 concurrent jobs per worker process.
+DEFAULT_WORKER_CONCURRENCY = 4
+# One second keeps an idle system's enqueue-to-start short while costing one
+# cheap indexed query per second.
+DEFAULT_DISPATCH_INTERVAL_S = 1.0
+# Five attempts with the backoff below spans about half a minute of retries
+# before a job is dead-lettered; set per job for longer.
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_RETRY_BASE_S = 2.0
+DEFAULT_RETRY_CAP_S = 3600.0
+# Payloads are arguments, not data transfer: 64 KiB keeps the job table lean.
+DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024
+# Longer than any sane job: past it Redis redelivers an unacked message, which
+# the fence then drops; keep it above your longest job's run time.
+DEFAULT_VISIBILITY_TIMEOUT_S = 3600
+
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong value; the message names the variable."""
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        if value.startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_routes(value: Any) -> Any:
+    """``"email.*=jobs.email,report.*=jobs.reports"`` or a JSON object."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if not value:
+        return []
+    if value.startswith("{"):
+        return list(json.loads(value).items())
+    pairs = []
+    for part in value.split(","):
+        pattern, sep, queue = part.partition("=")
+        if not sep or not pattern.strip() or not queue.strip():
+            raise ValueError(f"expected PATTERN=QUEUE, got {part!r}")
+        pairs.append((pattern.strip(), queue.strip()))
+    return pairs
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str | None = None  # None: the Redis URL
+    imports: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    routes: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
+    default_queue: str = DEFAULT_JOB_QUEUE
+    control_queue: str = DEFAULT_CONTROL_QUEUE
+    claim_batch: int = Field(DEFAULT_CLAIM_BATCH, ge=1, le=10_000)
+    worker_concurrency: int = Field(DEFAULT_WORKER_CONCURRENCY, ge=1, le=1024)
+    dispatch_interval_s: float = Field(DEFAULT_DISPATCH_INTERVAL_S, gt=0, le=3600)
+    max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=1000)
+    retry_base_s: float = Field(DEFAULT_RETRY_BASE_S, gt=0)
+    retry_cap_s: float = Field(DEFAULT_RETRY_CAP_S, gt=0)
+    payload_max_bytes: int = Field(DEFAULT_PAYLOAD_MAX_BYTES, ge=2, le=16 * 1024 * 1024)
+    visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+
+    @field_validator("imports", mode="before")
+    @classmethod
+    def _imports(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _routes(cls, value: Any) -> Any:
+        return _parse_routes(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {value!r}") from exc
+        if backend not in SUPPORTED_DATABASES:
+            raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a Redis URL (redis://, rediss:// or unix://): {value!r}")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in SUPPORTED_BROKERS:
+            raise ValueError(f"unsupported broker {value!r}; use redis:// or amqp://")
+        return value
+
+    @model_validator(mode="after")
+    def _queues_differ(self) -> Settings:
+        if self.control_queue == self.default_queue or self.control_queue in {
+            queue for _, queue in self.routes
+        }:
+            raise ValueError("FAIRBEAT_CONTROL_QUEUE must not also be a job queue")
+        return self
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def job_queues(self) -> list[str]:
+        """Every routed job queue, the default first, each once."""
+        queues = [self.default_queue]
+        for _, queue in self.routes:
+            if queue not in queues:
+                queues.append(queue)
+        return queues
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into one naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = ENV_PREFIX + field.upper() if field else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid fairbeat settings: " + "; ".join(problems)) from None
