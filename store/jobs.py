@@ -233,12 +233,16 @@ def count_by_status(conn: Connection) -> dict[str, int]:
     return {status: int(n) for status, n in rows}
 
 
-def count_by_workspace(conn: Connection) -> dict[str, dict[str, int]]:
-    rows = conn.execute(
-        select(job.c.workspace_id, job.c.status, func.count()).group_by(
-            job.c.workspace_id, job.c.status
-        )
-    ).all()
+def count_by_workspace(
+    conn: Connection, job_ids: list[int] | None = None
+) -> dict[str, dict[str, int]]:
+    """Workspace -> status -> count, over all jobs or only ``job_ids``."""
+    query = select(job.c.workspace_id, job.c.status, func.count()).group_by(
+        job.c.workspace_id, job.c.status
+    )
+    if job_ids is not None:
+        query = query.where(job.c.id.in_(job_ids))
+    rows = conn.execute(query).all()
     out: dict[str, dict[str, int]] = {}
     for workspace_id, status, n in rows:
         out.setdefault(workspace_id, {})[status] = int(n)

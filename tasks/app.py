@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from beat_schedule import build_schedule
 from tasks.runtime import Runtime
@@ -12,10 +12,16 @@ from tasks.settings import Settings
 FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run"]
 
 
+def _queue(name: str) -> Queue:
+    # Each queue on its own direct exchange and key: sharing the default
+    # exchange and key would copy a message into every queue bound to it.
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
 def create_app(settings: Settings) -> Celery:
     app = Celery("fairbeat", set_as_current=True)
     app.fairbeat_runtime = Runtime(settings)  # type: ignore[attr-defined]
-    queues = [Queue(settings.control_queue)] + [Queue(q) for q in settings.job_queues]
+    queues = [_queue(name) for name in [settings.control_queue, *settings.job_queues]]
     app.conf.update(
         broker_url=settings.broker,
         broker_connection_retry_on_startup=True,

@@ -1,0 +1,136 @@
+"""The ``fairbeat`` command line. ``--json`` on every command that reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scheduling.jobstate import JobStatus
+from store import jobs, migrate
+from tasks import app
+from tasks.api import enqueue as enqueue_job
+from tasks.embedded import run_up
+from tasks.errors import EnqueueError
+from tasks.runtime import runtime_of
+from tasks.up import UpError
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@cli.command("migrate")
+def migrate_cmd(as_json: JsonFlag = False) -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    engine = runtime_of(app).engine
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    after = migrate.current_revision(engine)
+    if as_json:
+        _emit({"from": before, "to": after})
+    else:
+        console.print(f"schema at revision {after} (was {before or 'empty'})")
+
+
+@cli.command("enqueue")
+def enqueue_cmd(
+    workspace: str,
+    kind: str,
+    payload: Annotated[str, typer.Option(help="The job's arguments, a JSON object.")] = "{}",
+    dedupe_key: Annotated[str | None, typer.Option(help="One job per key per workspace.")] = None,
+    run_at: Annotated[str | None, typer.Option(help="ISO 8601 time with a zone.")] = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a job for WORKSPACE running the task KIND."""
+    try:
+        body = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--payload is not valid JSON: {exc}") from None
+    try:
+        when = datetime.fromisoformat(run_at) if run_at else None
+    except ValueError as exc:
+        raise _fail(f"--run-at is not an ISO 8601 time: {exc}") from None
+    try:
+        job = enqueue_job(
+            workspace,
+            kind,
+            body,
+            dedupe_key=dedupe_key,
+            run_at=when,
+            priority=priority,
+            max_attempts=max_attempts,
+        )
+    except EnqueueError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _emit({"job_id": job.job_id, "created": job.created, "run_at": job.run_at.isoformat()})
+    else:
+        verb = "enqueued" if job.created else "already enqueued (same dedupe key)"
+        console.print(f"job {job.job_id} {verb} for {job.workspace_id}: {job.kind}")
+
+
+def status_snapshot() -> dict[str, Any]:
+    rt = runtime_of(app)
+    now = rt.now()
+    with rt.engine.connect() as conn:
+        by_status = {s.value: 0 for s in JobStatus} | jobs.count_by_status(conn)
+        workspaces = jobs.count_by_workspace(conn)
+        oldest = jobs.oldest_due_run_at(conn, now)
+    return {
+        "by_status": by_status,
+        "workspaces": workspaces,
+        "oldest_due_age_s": round((now - oldest).total_seconds(), 3) if oldest else None,
+        "at": now.isoformat(),
+    }
+
+
+@cli.command("status")
+def status_cmd(as_json: JsonFlag = False) -> None:
+    """Job counts by status and by workspace, and the oldest due job's age."""
+    snapshot = status_snapshot()
+    if as_json:
+        _emit(snapshot)
+        return
+    table = Table("workspace", *[s.value.lower() for s in JobStatus], title="jobs")
+    for workspace, counts in sorted(snapshot["workspaces"].items()):
+        table.add_row(workspace, *[str(counts.get(s.value, 0)) for s in JobStatus])
+    table.add_row("[b]all[/b]", *[str(snapshot["by_status"][s.value]) for s in JobStatus])
+    console.print(table)
+    age = snapshot["oldest_due_age_s"]
+    console.print(f"oldest due job: {'none' if age is None else f'{age:.1f} s old'}")
+
+
+@cli.command("up")
+def up_cmd(
+    demo: Annotated[bool, typer.Option(help="Enqueue a demo load and watch it finish.")] = False,
+    loglevel: Annotated[str, typer.Option(help="Celery log level of the children.")] = "warning",
+) -> None:
+    """Run beat and a worker on this machine; Ctrl-C stops everything."""
+    try:
+        code = run_up(demo=demo, loglevel=loglevel)
+    except UpError as exc:
+        raise _fail(str(exc), code=1) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,108 @@
+"""The embedded default: ``fairbeat up [--demo]`` on one machine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scheduling.jobstate import TERMINAL, JobStatus
+from store import jobs, migrate
+from tasks.api import enqueue
+from tasks.runtime import runtime_of
+from tasks.up import NO_REDIS_HELP, UpError, child_env, fleet, private_redis, redis_answers
+
+console = Console()
+
+# The demo is small; this is ample even on a loaded two-core machine.
+DEMO_DEADLINE_S = 300.0
+POLL_S = 0.5
+
+
+def run_up(*, demo: bool, loglevel: str) -> int:
+    from tasks import app
+
+    rt = runtime_of(app)
+    settings = rt.settings
+    with ExitStack() as stack:
+        overrides: dict[str, str] = {}
+        if not redis_answers(settings.redis_url):
+            if shutil.which("redis-server") is None:
+                raise UpError(NO_REDIS_HELP.format(url=settings.redis_url))
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-")))
+            overrides["redis_url"] = stack.enter_context(private_redis(workdir))
+            console.print(
+                f"no Redis at {settings.redis_url}; started a private one at "
+                f"{overrides['redis_url']}"
+            )
+        migrate.upgrade(rt.engine)
+        overrides["imports"] = ",".join([*settings.imports, *(["tasks.demo"] if demo else [])])
+        procs = stack.enter_context(fleet(child_env(**overrides), loglevel))
+        console.print(
+            f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}, "
+            f"database {rt.engine.url.render_as_string(hide_password=True)}. Ctrl-C stops."
+        )
+        try:
+            return _watch_demo(procs) if demo else _wait(procs)
+        except KeyboardInterrupt:
+            console.print("stopping…")
+            return 130
+    return 0
+
+
+def _wait(procs: list[subprocess.Popen[bytes]]) -> int:
+    while all(proc.poll() is None for proc in procs):
+        time.sleep(POLL_S)
+    console.print("[red]a child process exited; stopping the rest[/red]")
+    return 1
+
+
+def _watch_demo(procs: list[subprocess.Popen[bytes]]) -> int:
+    import tasks.demo as demo
+    from tasks import app
+
+    rt = runtime_of(app)
+    load = demo.demo_jobs()
+    ids = [enqueue(ws, kind, payload, dedupe_key=key).job_id for ws, kind, payload, key in load]
+    totals: dict[str, int] = {}
+    for ws, *_ in load:
+        totals[ws] = totals.get(ws, 0) + 1
+    started = time.monotonic()
+    columns = (
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        bars = {ws: progress.add_task(ws, total=n, detail="") for ws, n in totals.items()}
+        while True:
+            with rt.engine.connect() as conn:
+                counts = jobs.count_by_workspace(conn, ids)
+            for ws, bar in bars.items():
+                mine = counts.get(ws, {})
+                done = sum(n for s, n in mine.items() if s in TERMINAL)
+                detail = " ".join(f"{s.lower()}={n}" for s, n in sorted(mine.items()))
+                progress.update(bar, completed=done, detail=detail)
+            finished = sum(sum(n for s, n in c.items() if s in TERMINAL) for c in counts.values())
+            if finished == len(ids):
+                break
+            if any(proc.poll() is not None for proc in procs):
+                raise UpError("a worker or beat process exited during the demo")
+            if time.monotonic() - started > DEMO_DEADLINE_S:
+                raise UpError(f"the demo did not finish within {DEMO_DEADLINE_S:.0f} s")
+            time.sleep(POLL_S)
+    succeeded = sum(c.get(JobStatus.SUCCEEDED.value, 0) for c in counts.values())
+    elapsed = time.monotonic() - started
+    console.print(
+        f"[green]demo done:[/green] {succeeded} of {len(ids)} jobs succeeded "
+        f"across {len(totals)} workspaces in {elapsed:.1f} s"
+    )
+    return 0 if succeeded == len(ids) else 1
