@@ -95,12 +95,18 @@ def claim_oldest_due(conn: Connection, now: datetime, limit: int) -> list[Claim]
 
 
 def claim_ids(conn: Connection, candidates: Any, now: datetime) -> list[Claim]:
-    """Claim the rows a SELECT of job ids names, skipping rows another claimer holds."""
+    """Claim the rows a SELECT of job ids names, skipping rows another claimer holds.
+
+    The candidates are a MATERIALIZED CTE, evaluated once: PostgreSQL may run
+    an ``IN (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)`` subquery again per
+    row, and so claim more than ``n`` rows.
+    """
     if is_postgres(conn):
         candidates = candidates.with_for_update(skip_locked=True)
+    claimable = candidates.cte("claimable").prefix_with("MATERIALIZED")
     stmt = (
         update(job)
-        .where(job.c.id.in_(candidates), job.c.status == JobStatus.PENDING.value)
+        .where(job.c.id == claimable.c.id, job.c.status == JobStatus.PENDING.value)
         .values(status=JobStatus.CLAIMED.value, fence=job.c.fence + 1, claimed_at=now)
         .returning(job.c.id, job.c.fence, job.c.workspace_id, job.c.kind)
     )

@@ -7,9 +7,12 @@ import sys
 from datetime import datetime
 from typing import Annotated, Any
 
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from scheduling.jobstate import JobStatus
 from store import jobs, migrate
@@ -133,4 +136,13 @@ def up_cmd(
 
 
 def main() -> None:
-    cli()
+    settings = runtime_of(app).settings
+    try:
+        cli()
+    except OperationalError as exc:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        err.print(f"[red]error:[/red] cannot reach the database at {url}: {exc.orig}")
+        sys.exit(1)
+    except redis.ConnectionError as exc:
+        err.print(f"[red]error:[/red] cannot reach Redis at {settings.redis_url}: {exc}")
+        sys.exit(1)

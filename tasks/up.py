@@ -11,8 +11,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 import redis
 
@@ -82,15 +83,24 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 @contextmanager
 def fleet(
-    env: dict[str, str], loglevel: str = "warning"
+    env: dict[str, str], loglevel: str = "warning", log_dir: Path | None = None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start ``celery -A tasks worker`` and ``celery -A tasks beat``; stop both on exit."""
+    """Start ``celery -A tasks worker`` and ``celery -A tasks beat``; stop both on exit.
+
+    With ``log_dir`` each child writes ``worker.log`` and ``beat.log`` there.
+    """
     celery = [sys.executable, "-m", "celery", "-A", "tasks"]
-    with tempfile.TemporaryDirectory(prefix="fairbeat-up-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fairbeat-up-") as tmp, ExitStack() as logs:
+
+        def output(name: str) -> IO[bytes] | None:
+            return logs.enter_context(open(log_dir / f"{name}.log", "ab")) if log_dir else None
+
         schedule = str(Path(tmp) / "beat-schedule")
+        worker = [*celery, "worker", "-l", loglevel]
+        beat = [*celery, "beat", "-l", loglevel, "-s", schedule]
         procs = [
-            subprocess.Popen([*celery, "worker", "-l", loglevel], env=env),
-            subprocess.Popen([*celery, "beat", "-l", loglevel, "-s", schedule], env=env),
+            subprocess.Popen(worker, env=env, stdout=output("worker"), stderr=subprocess.STDOUT),
+            subprocess.Popen(beat, env=env, stdout=output("beat"), stderr=subprocess.STDOUT),
         ]
         try:
             yield procs

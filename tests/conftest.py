@@ -1,0 +1,120 @@
+"""Real services for the tests: PostgreSQL, SQLite and Redis on loopback.
+
+- FAIRBEAT_TEST_POSTGRES_URL: an admin URL; each run creates its own databases.
+- FAIRBEAT_TEST_REDIS_URL: a Redis database the tests may flush.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from store import migrate
+from store.db import make_engine
+from store.models import metadata
+from tasks.app import create_app
+from tasks.settings import Settings
+
+PG_ADMIN_URL = os.environ.get(
+    "FAIRBEAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("FAIRBEAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PostgresDatabases:
+    """Creates throwaway databases and drops them at the end of the session."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self, label: str) -> str:
+        name = f"fairbeat_{label}_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PostgresDatabases]:
+    dbs = PostgresDatabases(PG_ADMIN_URL)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_databases: PostgresDatabases) -> str:
+    url = pg_databases.create("store")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _truncate(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store test runs once on SQLite and once on PostgreSQL, on a migrated schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fairbeat.db'}"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    _truncate(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def app(database_url: str, redis_client: redis.Redis) -> Celery:
+    """A fairbeat app on the test database, with the test handlers registered."""
+    settings = Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        imports=["tests.handlers"],
+        retry_base_s=0.01,
+    )
+    celery_app = create_app(settings)
+    celery_app.loader.import_default_modules()
+    return celery_app

@@ -1,0 +1,118 @@
+"""A real fleet for end-to-end tests: ``celery -A tasks worker`` and beat processes,
+on a PostgreSQL database of their own and a Redis database of their own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from sqlalchemy import Engine
+
+from store import jobs, migrate
+from store.db import make_engine
+from tasks.app import create_app
+from tasks.settings import Settings
+from tasks.up import fleet
+from tests.conftest import REPO_ROOT, PostgresDatabases
+
+E2E_REDIS_URL = os.environ.get("FAIRBEAT_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Generous: a loaded two-core CI machine may take a while to start a worker.
+DEADLINE_S = 90.0
+
+
+def fairbeat_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRBEAT_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    env.update({f"FAIRBEAT_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def fairbeat_cli() -> str:
+    path = shutil.which("fairbeat")
+    assert path, "the fairbeat command is not installed (pip install -e .)"
+    return path
+
+
+def wait_for(predicate: Callable[[], Any], what: str, deadline_s: float = DEADLINE_S) -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with ``what`` at the deadline."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Fleet:
+    env: dict[str, str]
+    engine: Engine
+    client: Celery  # a producer on the fleet's broker, as an app would have
+    redis: redis.Redis
+    logs: Path
+    procs: list[subprocess.Popen[bytes]]
+
+    def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [fairbeat_cli(), *args],
+            env={**self.env, **{f"FAIRBEAT_{k.upper()}": v for k, v in env.items()}},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = jobs.get_job(conn, job_id)
+        assert row is not None
+        return row
+
+    def wait_status(self, job_id: int, *statuses: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            row = self.job(job_id)
+            return row if row["status"] in statuses else None
+
+        try:
+            return wait_for(reached, f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
+        except AssertionError:
+            self.dump_logs()
+            raise
+
+    def dump_logs(self) -> None:
+        for log in sorted(self.logs.glob("*.log")):
+            print(f"===== {log.name}\n{log.read_text()[-6000:]}")
+
+
+@pytest.fixture(scope="module")
+def live(
+    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    database_url = pg_databases.create("e2e")
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    broker = redis.Redis.from_url(E2E_REDIS_URL)
+    broker.flushdb()
+    settings = {
+        "database_url": database_url,
+        "redis_url": E2E_REDIS_URL,
+        "imports": "tests.handlers",
+        "retry_base_s": "0.05",
+        "dispatch_interval_s": "0.5",
+    }
+    env = fairbeat_env(**settings)
+    client = create_app(Settings(**settings))  # type: ignore[arg-type]
+    logs = tmp_path_factory.mktemp("fleet-logs")
+    with fleet(env, loglevel="info", log_dir=logs) as procs:
+        yield Fleet(env, engine, client, broker, logs, procs)
+    broker.flushdb()
+    engine.dispose()

@@ -1,0 +1,63 @@
+"""``fairbeat up --demo``, the README's run command, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import fairbeat_cli, fairbeat_env
+
+pytestmark = pytest.mark.e2e
+
+NO_REDIS_HERE = "redis://127.0.0.1:1/0"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_demo_runs_on_sqlite_with_a_private_redis_and_stops_clean(tmp_path: Path) -> None:
+    # Given no Redis at the configured URL and a fresh directory (SQLite file default)
+    env = fairbeat_env(redis_url=NO_REDIS_HERE)
+    # When the README's run command runs
+    result = subprocess.run(
+        [fairbeat_cli(), "up", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    # Then every demo job succeeded, on the embedded SQLite file
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "started a private one" in result.stdout
+    assert re.search(r"demo done: (\d+) of \1 jobs succeeded", result.stdout)
+    assert (tmp_path / "fairbeat.db").exists()
+    # And no child process is left behind
+    pids = [int(p) for p in re.findall(r"(?:worker|beat) pid (\d+)", result.stdout)]
+    assert len(pids) == 2 and not any(pid_alive(pid) for pid in pids)
+
+
+def test_up_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
+    env = fairbeat_env(redis_url=NO_REDIS_HERE)
+    env["PATH"] = str(Path(sys.executable).parent)  # no redis-server to fall back on
+    result = subprocess.run(
+        [sys.executable, "-c", "from tasks.cli import main; main()", "up", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "No Redis answers at redis://127.0.0.1:1/0" in result.stderr
+    assert "redis-server --port 6379" in result.stderr
