@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from tests.handlers import LEDGER_KEY
 pytestmark = pytest.mark.e2e
 
 
-def enqueue(live: Fleet, *args: str) -> dict[str, object]:
+def enqueue(live: Fleet, *args: str) -> dict[str, Any]:
     result = live.run_cli("enqueue", *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
