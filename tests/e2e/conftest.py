@@ -108,6 +108,8 @@ def live(
         "imports": "tests.handlers",
         "retry_base_s": "0.05",
         "dispatch_interval_s": "0.5",
+        # A routed queue: the worker, started with no -Q, must consume it too.
+        "routes": "test.flaky=jobs.flaky",
     }
     env = fairbeat_env(**settings)
     client = create_app(Settings(**settings))  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ def test_an_enqueued_job_runs_to_success(live: Fleet) -> None:
 
 
 def test_a_failing_job_is_retried_until_it_succeeds(live: Fleet) -> None:
+    # test.flaky is routed to jobs.flaky, which the worker consumes with no -Q.
     job = enqueue(live, "acme", "test.flaky", "--payload", '{"tag": "flaky", "fail_times": 2}')
     row = live.wait_status(int(job["job_id"]), "SUCCEEDED", "FAILED")
     assert row["status"] == "SUCCEEDED" and row["attempts"] == 3

@@ -61,3 +61,27 @@ def test_up_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "No Redis answers at redis://127.0.0.1:1/0" in result.stderr
     assert "redis-server --port 6379" in result.stderr
+
+
+def test_migrate_creates_the_schema_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    env = fairbeat_env()
+    first = subprocess.run(
+        [fairbeat_cli(), "migrate", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    again = subprocess.run(
+        [fairbeat_cli(), "migrate", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert '"from": null' in first.stdout and '"to": "0001"' in first.stdout
+    assert '"from": "0001"' in again.stdout  # idempotent
+    assert (tmp_path / "fairbeat.db").exists()
