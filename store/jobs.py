@@ -46,6 +46,13 @@ class Claim:
     fence: int
     workspace_id: str
     kind: str
+    priority: int = 0
+    run_at: datetime | None = None
+
+    @property
+    def order_key(self) -> tuple[int, datetime | None, int]:
+        """A workspace's own order: higher priority first, then run_at, then id."""
+        return (-self.priority, self.run_at, self.job_id)
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,19 @@ def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
     inserted = conn.execute(stmt).scalar_one_or_none()
     if inserted is not None:
         return int(inserted), True
-    existing = conn.execute(
-        select(job.c.id).where(
-            job.c.workspace_id == new.workspace_id, job.c.dedupe_key == new.dedupe_key
-        )
-    ).scalar_one()
-    return int(existing), False
+    existing = (
+        find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key) if new.dedupe_key else None
+    )
+    if existing is None:  # only the dedupe key can conflict; anything else is a bug
+        raise RuntimeError(f"insert of a job for {new.workspace_id!r} conflicted unexpectedly")
+    return existing, False
+
+
+def find_by_dedupe_key(conn: Connection, workspace_id: str, dedupe_key: str) -> int | None:
+    found = conn.execute(
+        select(job.c.id).where(job.c.workspace_id == workspace_id, job.c.dedupe_key == dedupe_key)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 def _due(now: datetime) -> Any:
@@ -92,6 +106,20 @@ def claim_oldest_due(conn: Connection, now: datetime, limit: int) -> list[Claim]
     """Claim up to ``limit`` due jobs, oldest first: PENDING -> CLAIMED, fence + 1."""
     candidates = select(job.c.id).where(_due(now)).order_by(job.c.run_at, job.c.id).limit(limit)
     return claim_ids(conn, candidates, now)
+
+
+CLAIM_COLUMNS = (
+    job.c.id,
+    job.c.fence,
+    job.c.workspace_id,
+    job.c.kind,
+    job.c.priority,
+    job.c.run_at,
+)
+
+
+def claim_from(row: Any) -> Claim:
+    return Claim(row.id, row.fence, row.workspace_id, row.kind, row.priority, row.run_at)
 
 
 def claim_ids(conn: Connection, candidates: Any, now: datetime) -> list[Claim]:
@@ -108,13 +136,9 @@ def claim_ids(conn: Connection, candidates: Any, now: datetime) -> list[Claim]:
         update(job)
         .where(job.c.id == claimable.c.id, job.c.status == JobStatus.PENDING.value)
         .values(status=JobStatus.CLAIMED.value, fence=job.c.fence + 1, claimed_at=now)
-        .returning(job.c.id, job.c.fence, job.c.workspace_id, job.c.kind)
+        .returning(*CLAIM_COLUMNS)
     )
-    rows = conn.execute(stmt).all()
-    return sorted(
-        (Claim(job_id=r.id, fence=r.fence, workspace_id=r.workspace_id, kind=r.kind) for r in rows),
-        key=lambda claim: claim.job_id,
-    )
+    return sorted((claim_from(r) for r in conn.execute(stmt)), key=lambda c: c.order_key)
 
 
 def release_claim(conn: Connection, claim: Claim) -> bool:

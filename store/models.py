@@ -101,6 +101,8 @@ class Job(Base):
         # workspace's own order (priority first, higher first; then run_at, id).
         Index("ix_job_due", "status", "workspace_id", text("priority DESC"), "run_at", "id"),
         Index("ix_job_status_run_at", "status", "run_at"),
+        # Per-workspace due counts: a range scan that stops at now.
+        Index("ix_job_workspace_due", "status", "workspace_id", "run_at"),
     )
 
 

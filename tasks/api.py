@@ -13,13 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from store import jobs
+from store import jobs, selection
 from store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
-from tasks.errors import EnqueueError, UnknownKind
+from tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
+from tasks.kick import kick
 from tasks.run import PermanentJobError, resolve_handler
 from tasks.runtime import Runtime, runtime_of
+from tasks.settings import Settings
 
 MAX_PRIORITY = 1_000_000
 
@@ -133,8 +137,25 @@ def enqueue(
         created_at=now,
     )
     if session is not None:
-        job_id, created = jobs.insert_job(session.connection(), new)
+        job_id, created = _insert(session.connection(), new, rt.settings)
+        if created and new.run_at <= now:
+            # Kick once the caller commits: before that no dispatcher can see the job.
+            event.listen(session, "after_commit", lambda _s: kick(app, "enqueue"), once=True)
     else:
         with rt.engine.begin() as conn:
-            job_id, created = jobs.insert_job(conn, new)
+            job_id, created = _insert(conn, new, rt.settings)
+        if created and new.run_at <= now:
+            kick(app, "enqueue")
     return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at)
+
+
+def _insert(conn: Connection, new: jobs.NewJob, settings: Settings) -> tuple[int, bool]:
+    """Insert, unless the dedupe key names a job already, or the workspace is full."""
+    if new.dedupe_key is not None:
+        existing = jobs.find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key)
+        if existing is not None:
+            return existing, False
+    limit = settings.pending_limit
+    if selection.pending_count(conn, new.workspace_id, limit) >= limit:
+        raise WorkspaceBacklogFull(new.workspace_id, limit, settings.pending_retry_after_s)
+    return jobs.insert_job(conn, new)

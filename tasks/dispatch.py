@@ -1,18 +1,36 @@
-"""``fairbeat.dispatch``: claim due jobs and send each to its routed queue."""
+"""``fairbeat.dispatch``: one fair, bounded, explained dispatch run.
+
+A run holds the dispatch lease (Redis, fenced) and a function_run row (its
+window key makes a beat tick fired twice run once). It ticks while there is
+work: each tick reads the signals, plans fairly (scheduling.fair), claims
+the plan atomically, sends each claim to its routed queue and reports.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections import defaultdict
 from typing import Any
 
 from celery import Celery, Task, shared_task
+from redis import RedisError
 
+from scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
+from scheduling.quota import resolve_quota
+from scheduling.reasons import LOST_CLAIM
 from scheduling.routing import route
-from store import jobs
-from tasks.runtime import runtime_of
+from store import jobs, runs, selection
+from tasks.kick import KICK
+from tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.dispatch")
+
+BEAT = "beat"
+REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
+# The function_run row keeps the last ticks of a run in its report.
+REPORT_TICKS = 20
 
 
 def fan_out(app: Celery, claims: list[jobs.Claim]) -> tuple[int, int]:
@@ -33,24 +51,233 @@ def fan_out(app: Celery, claims: list[jobs.Claim]) -> tuple[int, int]:
     return sent, 0
 
 
-def tick(app: Celery) -> dict[str, Any]:
-    """One dispatch tick: claim the oldest due jobs up to the batch, send them."""
-    rt = runtime_of(app)
-    started = time.monotonic()
-    now = rt.now()
-    with rt.engine.begin() as conn:
-        claims = jobs.claim_oldest_due(conn, now, rt.settings.claim_batch)
-    sent, released = fan_out(app, claims)
-    report = {
+def fair_order(claims: list[jobs.Claim], order: tuple[str, ...]) -> list[jobs.Claim]:
+    """Interleave the claims as the plan ordered their workspaces."""
+    queues: dict[str, list[jobs.Claim]] = defaultdict(list)
+    for claim in sorted(claims, key=lambda c: c.order_key):
+        queues[claim.workspace_id].append(claim)
+    out = []
+    for workspace in order:
+        if queues[workspace]:
+            out.append(queues[workspace].pop(0))
+    return out
+
+
+class Dispatcher:
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.rt: Runtime = runtime_of(app)
+        self.settings = self.rt.settings
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.settings.dispatch_lease_s * 1000)
+
+    def run(self, trigger: str) -> dict[str, Any]:
+        """Take the lease and tick while there is work; a busy lease means skip."""
+        redis_ok = True
+        try:
+            fence = self.rt.live.acquire_dispatch(self.lease_ms)
+            if fence is None:
+                return {"skipped": "BUSY"}  # the holder will see this kick's sequence
+            if trigger == KICK and not self.rt.live.unseen_kicks():
+                self.rt.live.release_dispatch(fence)
+                return {"skipped": "NOTHING_NEW"}
+        except RedisError as exc:
+            # Without Redis: no lease, so only beat ticks run, single-flighted
+            # by their window key; quotas fall back to base.
+            log.warning("dispatch without Redis: %s", exc, extra={"action": "dispatch.no_redis"})
+            if trigger != BEAT:
+                return {"skipped": REDIS_UNAVAILABLE}
+            redis_ok, fence = False, 0
+        try:
+            return self._run_held(trigger, fence, redis_ok)
+        finally:
+            if redis_ok:
+                self._release(fence)
+
+    def _window(self, trigger: str, fence: int) -> str:
+        if trigger == BEAT:
+            return f"beat:{math.floor(time.time() / self.settings.dispatch_interval_s)}"
+        return f"{trigger}:{fence}"
+
+    def _run_held(self, trigger: str, fence: int, redis_ok: bool) -> dict[str, Any]:
+        with self.rt.engine.begin() as conn:
+            run_id = runs.begin(
+                conn, "dispatch", self._window(trigger, fence), fence, self.rt.now()
+            )
+        if run_id is None:
+            return {"skipped": "WINDOW_ALREADY_RAN"}
+        deadline = time.monotonic() + self.settings.dispatch_run_budget_s
+        ticks: list[dict[str, Any]] = []
+        status = runs.FAILED
+        try:
+            while True:
+                seq = self.rt.live.kick_seq() if redis_ok else 0
+                report = self.tick(fence, redis_ok)
+                ticks.append(report)
+                if redis_ok:
+                    self.rt.live.mark_kicks_seen(seq)
+                if not self._more(report, seq, redis_ok) or time.monotonic() > deadline:
+                    break
+                if redis_ok and not self.rt.live.renew_dispatch(fence, self.lease_ms):
+                    break  # superseded: stop writing
+                time.sleep(self.settings.kick_debounce_ms / 1000)
+            status = runs.SUCCEEDED
+        finally:
+            summary = _summary(trigger, fence, ticks)
+            with self.rt.engine.begin() as conn:
+                runs.finish(conn, run_id, fence, self.rt.now(), summary, status)
+        return summary
+
+    def _more(self, report: dict[str, Any], seq: int, redis_ok: bool) -> bool:
+        filled_batch = report["claimed"] == self.settings.claim_batch
+        return filled_batch or (redis_ok and self.rt.live.kick_seq() > seq)
+
+    def _release(self, fence: int) -> None:
+        try:
+            self.rt.live.release_dispatch(fence)
+            # A kick that landed after our last look would otherwise wait for beat.
+            if self.rt.live.unseen_kicks():
+                self.app.send_task(
+                    "fairbeat.dispatch",
+                    kwargs={"trigger": KICK},
+                    queue=self.settings.control_queue,
+                )
+        except RedisError:
+            pass  # the lease expires by itself
+
+    def tick(self, fence: int, redis_ok: bool) -> dict[str, Any]:
+        started = time.monotonic()
+        now = self.rt.now()
+        cap = self.settings.partition_cap
+        with self.rt.engine.connect() as conn:
+            due = selection.due_by_workspace(conn, now, cap + 1)
+            in_flight = selection.in_flight_by_workspace(conn)
+            profiles = selection.profiles(conn, due)
+        demands, ladder_ok = self._demands(due, in_flight, profiles, redis_ok)
+        plan = plan_fair(
+            demands,
+            capacity=self.settings.global_capacity,
+            in_flight_total=sum(in_flight.values()),
+            batch=self.settings.claim_batch,
+            partition_cap=cap,
+            state=self._fair_state(redis_ok),
+        )
+        with self.rt.engine.begin() as conn:
+            claims = selection.claim_planned(conn, now, plan.allocations)
+        sent, released = fan_out(self.app, fair_order(claims, plan.order))
+        if redis_ok:
+            self._save_fair_state(fence, plan.state)
+        report = _tick_report(plan, claims, sent, released, ladder_ok, redis_ok)
+        report["selected"] = sum(due.values())
+        report["duration_s"] = round(time.monotonic() - started, 4)
+        log.info("dispatch tick", extra={"action": "dispatch.tick", **report})
+        return report
+
+    def _demands(
+        self,
+        due: dict[str, int],
+        in_flight: dict[str, int],
+        profiles: dict[str, selection.WorkspaceProfile],
+        redis_ok: bool,
+    ) -> tuple[list[WorkspaceDemand], bool]:
+        ladder: dict[str, int] = {}
+        pins: dict[str, int] = {}
+        ladder_ok = redis_ok
+        if redis_ok:
+            try:
+                ladder, pins = self.rt.live.quotas(due)
+            except RedisError:
+                ladder_ok = False
+        weights = self.settings.tier_weights
+        demands = []
+        for workspace, n in due.items():
+            profile = profiles[workspace]
+            quota = resolve_quota(
+                tier=profile.tier,
+                high_quota_enabled=profile.high_quota_enabled,
+                ladder_quota=ladder.get(workspace),
+                ladder_available=ladder_ok,
+                pin=pins.get(workspace),
+                tier_quotas=self.settings.tier_quotas,
+            )
+            demands.append(
+                WorkspaceDemand(
+                    workspace_id=workspace,
+                    due=n,
+                    in_flight=in_flight.get(workspace, 0),
+                    quota=quota.quota,
+                    weight=profile.weight * weights.get(profile.tier, 1.0),
+                    paused=profile.paused,
+                    ladder_fallback=quota.ladder_fallback,
+                )
+            )
+        return demands, ladder_ok
+
+    def _fair_state(self, redis_ok: bool) -> FairState:
+        if not redis_ok:
+            return FairState()
+        try:
+            return self.rt.live.load_fair_state()
+        except RedisError:
+            return FairState()  # safe to lose: fairness restarts from even
+
+    def _save_fair_state(self, fence: int, state: FairState) -> None:
+        try:
+            self.rt.live.save_fair_state(fence, state)
+        except RedisError:
+            log.warning("fair state not saved", extra={"action": "dispatch.state_not_saved"})
+
+
+def _tick_report(
+    plan: FairPlan,
+    claims: list[jobs.Claim],
+    sent: int,
+    released: int,
+    ladder_ok: bool,
+    redis_ok: bool,
+) -> dict[str, Any]:
+    planned = sum(plan.allocations.values())
+    unclaimed = dict(plan.unclaimed)
+    if planned > len(claims):
+        unclaimed[LOST_CLAIM] = planned - len(claims)
+    per_workspace: dict[str, int] = defaultdict(int)
+    for claim in claims:
+        per_workspace[claim.workspace_id] += 1
+    top = max(per_workspace.items(), key=lambda item: (item[1], item[0]), default=(None, 0))
+    return {
+        "reason_code": plan.reason_code if redis_ok else REDIS_UNAVAILABLE,
+        "planned": planned,
         "claimed": len(claims),
+        "lost_claims": planned - len(claims),
         "sent": sent,
         "released": released,
-        "duration_s": round(time.monotonic() - started, 4),
+        "unclaimed": unclaimed,
+        "capacity": plan.evidence["capacity"],
+        "in_flight": plan.evidence["in_flight"],
+        "workspaces_due": plan.evidence["workspaces_due"],
+        "workspaces_served": plan.evidence["workspaces_served"],
+        "top_workspace": top[0],
+        "top_workspace_share": round(top[1] / len(claims), 4) if claims else 0.0,
+        "ladder_available": ladder_ok,
     }
-    log.info("dispatch tick", extra={"action": "dispatch.tick", **report})
-    return report
+
+
+def _summary(trigger: str, fence: int, ticks: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, int] = defaultdict(int)
+    for tick in ticks:
+        for field in ("claimed", "sent", "released", "lost_claims"):
+            totals[field] += tick[field]
+    return {
+        "trigger": trigger,
+        "fence": fence,
+        "ticks": len(ticks),
+        **totals,
+        "last_ticks": ticks[-REPORT_TICKS:],
+    }
 
 
 @shared_task(name="fairbeat.dispatch", bind=True)
-def dispatch(self: Task) -> dict[str, Any]:  # type: ignore[type-arg]
-    return tick(self.app)
+def dispatch(self: Task, trigger: str = BEAT) -> dict[str, Any]:  # type: ignore[type-arg]
+    return Dispatcher(self.app).run(trigger)

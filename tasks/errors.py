@@ -22,5 +22,17 @@ class UnknownKind(EnqueueError):
         self.kind = kind
 
 
+class WorkspaceBacklogFull(EnqueueError):
+    """The workspace has its limit of PENDING jobs; try again after ``retry_after_s``."""
+
+    def __init__(self, workspace_id: str, limit: int, retry_after_s: float) -> None:
+        super().__init__(
+            "workspace_id",
+            f"workspace {workspace_id!r} has {limit} pending jobs, its limit "
+            f"(FAIRBEAT_PENDING_LIMIT); retry after {retry_after_s:g} s",
+        )
+        self.retry_after_s = retry_after_s
+
+
 class LeaseLost(RuntimeError):
     """This run no longer holds its job: it was recovered and may run elsewhere."""

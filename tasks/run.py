@@ -17,6 +17,7 @@ from scheduling.retry import decide_retry
 from store import jobs
 from tasks.context import JobContext, bound
 from tasks.errors import LeaseLost
+from tasks.kick import kick
 from tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.run")
@@ -58,7 +59,18 @@ def resolve_handler(app: Celery, kind: str, payload: dict[str, Any]) -> Task:  #
 
 
 def execute(app: Celery, job_id: int, fence: int) -> str:
-    """Start, run and finish one job; returns what happened (an outcome code)."""
+    """Start, run and finish one job; returns what happened (an outcome code).
+
+    A finished job frees a slot of its workspace's quota: it kicks the
+    dispatcher so the next job need not wait for beat.
+    """
+    outcome = _execute(app, job_id, fence)
+    if not outcome.startswith("DROPPED_"):
+        kick(app, "job finished")
+    return outcome
+
+
+def _execute(app: Celery, job_id: int, fence: int) -> str:
     rt = runtime_of(app)
     now = rt.now()
     with rt.engine.begin() as conn:

@@ -6,11 +6,17 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
+import redis
 from sqlalchemy import Engine
 
 from scheduling.retry import RetryPolicy
 from store.db import make_engine
+from store.keys import Keys
+from store.live import LiveState
 from tasks.settings import Settings
+
+# Redis calls on the hot path fail fast: a dead Redis means safe defaults, not a hang.
+REDIS_TIMEOUT_S = 2.0
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -26,14 +32,34 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
-        self._engine_pid = 0
+        self._live: LiveState | None = None
+        self._pid = 0
+
+    def _after_fork(self) -> None:
+        if self._pid != os.getpid():
+            self._engine = None
+            self._live = None
+            self._pid = os.getpid()
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None or self._engine_pid != os.getpid():
+        self._after_fork()
+        if self._engine is None:
             self._engine = make_engine(self.settings.database_url)
-            self._engine_pid = os.getpid()
         return self._engine
+
+    @property
+    def live(self) -> LiveState:
+        """fairbeat's Redis state. Connects on first use; calls raise redis.RedisError."""
+        self._after_fork()
+        if self._live is None:
+            client = redis.Redis.from_url(
+                self.settings.redis_url,
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+            )
+            self._live = LiveState(client, Keys(self.settings.redis_prefix))
+        return self._live
 
     @property
     def retry_policy(self) -> RetryPolicy:

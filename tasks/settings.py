@@ -16,6 +16,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from scheduling.fair import MIN_WEIGHT
+from scheduling.quota import DEFAULT_TIER_QUOTAS
+
+# Enterprise workspaces get twice the share of a default one when both wait.
+DEFAULT_TIER_WEIGHTS = {"default": 1.0, "enterprise": 2.0}
+MAX_WEIGHT = 100.0
+
 ENV_PREFIX = "FAIRBEAT_"
 
 # A file beside the process: the embedded default needs nothing installed.
@@ -41,6 +48,27 @@ DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024
 # Longer than any sane job: past it Redis redelivers an unacked message, which
 # the fence then drops; keep it above your longest job's run time.
 DEFAULT_VISIBILITY_TIMEOUT_S = 3600
+
+# A tick takes at most this many due jobs of one workspace: half a claim
+# batch, so a batch always has room for a second workspace.
+DEFAULT_PARTITION_CAP = 10
+# In-flight (claimed + running) jobs across the fleet. About two per worker
+# slot of a small fleet (4 workers x 4): enough to keep every slot busy
+# between ticks, few enough that broker queues stay short and the fair order
+# the dispatcher chose is the order jobs run in.
+DEFAULT_GLOBAL_CAPACITY = 32
+# Enqueue refuses past this many PENDING jobs of one workspace.
+DEFAULT_PENDING_LIMIT = 10_000
+DEFAULT_PENDING_RETRY_AFTER_S = 30.0
+# Kicks within this window share one dispatch message (plus a trailing one).
+DEFAULT_KICK_DEBOUNCE_MS = 50
+# The dispatch lease: longer than any tick, short enough that a crashed
+# dispatcher's successor starts within it.
+DEFAULT_DISPATCH_LEASE_S = 30.0
+# One dispatch run keeps ticking while there is work, up to this long, then
+# hands over to a fresh message so other control tasks get a turn.
+DEFAULT_DISPATCH_RUN_BUDGET_S = 2.0
+DEFAULT_REDIS_PREFIX = "fairbeat"
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
@@ -95,6 +123,16 @@ class Settings(BaseSettings):
     retry_cap_s: float = Field(DEFAULT_RETRY_CAP_S, gt=0)
     payload_max_bytes: int = Field(DEFAULT_PAYLOAD_MAX_BYTES, ge=2, le=16 * 1024 * 1024)
     visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+    partition_cap: int = Field(DEFAULT_PARTITION_CAP, ge=1, le=10_000)
+    global_capacity: int = Field(DEFAULT_GLOBAL_CAPACITY, ge=1, le=1_000_000)
+    pending_limit: int = Field(DEFAULT_PENDING_LIMIT, ge=1, le=100_000_000)
+    pending_retry_after_s: float = Field(DEFAULT_PENDING_RETRY_AFTER_S, gt=0)
+    kick_debounce_ms: int = Field(DEFAULT_KICK_DEBOUNCE_MS, ge=1, le=60_000)
+    dispatch_lease_s: float = Field(DEFAULT_DISPATCH_LEASE_S, ge=1)
+    dispatch_run_budget_s: float = Field(DEFAULT_DISPATCH_RUN_BUDGET_S, gt=0)
+    tier_quotas: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TIER_QUOTAS))
+    tier_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TIER_WEIGHTS))
+    redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, min_length=1, max_length=64)
 
     @field_validator("imports", mode="before")
     @classmethod
@@ -138,6 +176,20 @@ class Settings(BaseSettings):
         }:
             raise ValueError("FAIRBEAT_CONTROL_QUEUE must not also be a job queue")
         return self
+
+    @field_validator("tier_quotas")
+    @classmethod
+    def _tier_quotas(cls, value: dict[str, int]) -> dict[str, int]:
+        if "default" not in value or any(q < 0 for q in value.values()):
+            raise ValueError("needs a 'default' tier, and no negative quota")
+        return value
+
+    @field_validator("tier_weights")
+    @classmethod
+    def _tier_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not MIN_WEIGHT <= w <= MAX_WEIGHT for w in value.values()):
+            raise ValueError(f"weights must lie within [{MIN_WEIGHT}, {MAX_WEIGHT}]")
+        return value
 
     @property
     def broker(self) -> str:

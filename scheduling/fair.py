@@ -1,0 +1,197 @@
+"""The fair plan: how many due jobs each workspace gets claimed in this tick.
+
+Deficit round robin (Shreedhar and Varghese) across workspaces, weighted by
+tier: each visit adds ``quantum * weight`` credit, and a workspace takes one
+job per whole unit of credit. Two things carry over to the next tick, so
+fairness holds over time and not only within one tick:
+
+- each backlogged workspace's unspent credit (bounded by one visit's worth),
+- the cursor: the next tick's round starts after the last workspace served,
+  so when capacity runs out mid-round the rest of the round goes first next
+  time instead of the alphabet's front always winning. When capacity ran out
+  in the middle of a workspace's turn, the next tick resumes that turn first,
+  with the credit it has left and no new quantum.
+
+Within the plan a workspace takes at most ``min(partition cap, free quota)``
+jobs, and all of them together at most the free global capacity and the
+claim batch. Every due job left unclaimed is counted under one reason code.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduling.reasons import (
+    CLAIM_BATCH,
+    GLOBAL_CAPACITY,
+    LADDER_UNAVAILABLE,
+    PARTITION_CAP,
+    WORKSPACE_PAUSED,
+    WORKSPACE_QUOTA,
+)
+
+PLANNED = "PLANNED"
+NO_DUE_JOBS = "NO_DUE_JOBS"
+NO_ROOM = "NO_ROOM"  # due jobs exist, but capacity or every quota is used up
+
+MIN_WEIGHT = 0.1  # bounds the rounds a tick can take before anyone earns a job
+
+
+@dataclass(frozen=True)
+class WorkspaceDemand:
+    workspace_id: str
+    due: int  # due jobs seen this tick; more than the cap means "at least that many"
+    in_flight: int
+    quota: int
+    weight: float = 1.0
+    paused: bool = False
+    ladder_fallback: bool = False
+
+
+@dataclass(frozen=True)
+class FairState:
+    deficits: Mapping[str, float] = field(default_factory=dict)
+    cursor: str | None = None
+    resume: bool = False  # the cursor's turn was cut short: start with it, no new credit
+
+
+@dataclass(frozen=True)
+class FairPlan:
+    allocations: Mapping[str, int]  # workspace -> jobs to claim now
+    order: tuple[str, ...]  # one entry per job, in fair interleaved order
+    state: FairState  # to carry into the next tick
+    unclaimed: Mapping[str, int]  # reason code -> due jobs left
+    reason_code: str
+    evidence: Mapping[str, Any]
+
+
+@dataclass
+class _Entry:
+    demand: WorkspaceDemand
+    allowance: int
+    deficit: float
+    taken: int = 0
+
+
+def _allowance(d: WorkspaceDemand, cap: int, unclaimed: dict[str, int]) -> int:
+    """How many this workspace may take, counting the rest under their reasons."""
+    seen = min(d.due, cap)
+    if d.due > cap:
+        unclaimed[PARTITION_CAP] += d.due - cap
+    if d.paused:
+        unclaimed[WORKSPACE_PAUSED] += seen
+        return 0
+    allowance = min(seen, max(0, d.quota - d.in_flight))
+    held = LADDER_UNAVAILABLE if d.ladder_fallback else WORKSPACE_QUOTA
+    unclaimed[held] += seen - allowance
+    return allowance
+
+
+def _rotation(ids: Sequence[str], state: FairState) -> list[str]:
+    """``ids`` (sorted) starting after the cursor, or at it when its turn resumes."""
+    if state.cursor is None:
+        return list(ids)
+    bisector = bisect.bisect_left if state.resume else bisect.bisect_right
+    start = bisector(ids, state.cursor)
+    return [*ids[start:], *ids[:start]]
+
+
+def _run_rounds(
+    entries: list[_Entry], room: int, quantum: float, resume: str | None
+) -> tuple[list[str], FairState | None]:
+    """Visit workspaces round by round until the room or the demand runs out.
+
+    Returns the fair order and, when a turn was cut short, where to resume.
+    """
+    order: list[str] = []
+    cut: FairState | None = None
+    active = [e for e in entries if e.allowance > 0]
+    while room > 0 and active:
+        for entry in active:
+            workspace = entry.demand.workspace_id
+            if workspace == resume:
+                resume = None  # the resumed turn spends its remaining credit first
+            else:
+                entry.deficit += quantum * max(MIN_WEIGHT, entry.demand.weight)
+            take = min(int(entry.deficit), entry.allowance - entry.taken, room)
+            entry.taken += take
+            entry.deficit -= take
+            room -= take
+            order.extend([workspace] * take)
+            if take:
+                cut = FairState(cursor=workspace)
+            if room == 0:
+                if entry.deficit >= 1 and entry.taken < entry.allowance:
+                    cut = FairState(cursor=workspace, resume=True)
+                break
+        active = [e for e in active if e.taken < e.allowance]
+    return order, cut
+
+
+def plan_fair(
+    demands: Sequence[WorkspaceDemand],
+    *,
+    capacity: int,
+    in_flight_total: int,
+    batch: int,
+    partition_cap: int,
+    state: FairState,
+    quantum: float = 1.0,
+) -> FairPlan:
+    unclaimed = dict.fromkeys(
+        (GLOBAL_CAPACITY, CLAIM_BATCH, WORKSPACE_QUOTA, PARTITION_CAP, WORKSPACE_PAUSED,
+         LADDER_UNAVAILABLE),
+        0,
+    )  # fmt: skip
+    by_id = {d.workspace_id: d for d in demands}
+    ids = sorted(by_id)
+    entries = [
+        _Entry(
+            by_id[w],
+            _allowance(by_id[w], partition_cap, unclaimed),
+            state.deficits.get(w, 0.0),
+        )
+        for w in _rotation(ids, state)
+    ]
+    free_capacity = max(0, capacity - in_flight_total)
+    room = min(batch, free_capacity)
+    order, cut = _run_rounds(entries, room, quantum, state.cursor if state.resume else None)
+    left = sum(e.allowance - e.taken for e in entries)
+    unclaimed[GLOBAL_CAPACITY if free_capacity <= batch else CLAIM_BATCH] += left
+    allocations = {e.demand.workspace_id: e.taken for e in entries if e.taken}
+    return FairPlan(
+        allocations=allocations,
+        order=tuple(order),
+        state=_next_state(entries, quantum, cut or state),
+        unclaimed={reason: n for reason, n in unclaimed.items() if n},
+        reason_code=_reason(demands, order),
+        evidence={
+            "capacity": capacity,
+            "in_flight": in_flight_total,
+            "room": room,
+            "workspaces_due": len(demands),
+            "workspaces_served": len(allocations),
+            "cursor_before": state.cursor,
+        },
+    )
+
+
+def _next_state(entries: list[_Entry], quantum: float, where: FairState) -> FairState:
+    """Credit carries only for workspaces still backlogged, bounded by one visit's worth."""
+    deficits = {}
+    for e in entries:
+        still_due = e.demand.due - e.taken > 0
+        if still_due and e.deficit > 0:
+            deficits[e.demand.workspace_id] = min(
+                e.deficit, quantum * max(MIN_WEIGHT, e.demand.weight)
+            )
+    return FairState(deficits=deficits, cursor=where.cursor, resume=where.resume)
+
+
+def _reason(demands: Sequence[WorkspaceDemand], order: list[str]) -> str:
+    if not any(d.due for d in demands):
+        return NO_DUE_JOBS
+    return PLANNED if order else NO_ROOM

@@ -1,0 +1,36 @@
+"""Reason codes: why a due job was left unclaimed in a tick, and where a quota came from.
+
+Every due job a tick does not claim is counted under exactly one of the
+backpressure codes, so an operator can always answer "why is this waiting?".
+"""
+
+from __future__ import annotations
+
+# Backpressure: why a due job was not claimed in this tick.
+GLOBAL_CAPACITY = "GLOBAL_CAPACITY"  # the fleet-wide in-flight capacity is used up
+CLAIM_BATCH = "CLAIM_BATCH"  # capacity is free, but one tick claims at most a batch; continued
+WORKSPACE_QUOTA = "WORKSPACE_QUOTA"  # the workspace has its quota of jobs in flight
+PARTITION_CAP = "PARTITION_CAP"  # past the per-workspace selection cap of one tick
+WORKSPACE_PAUSED = "WORKSPACE_PAUSED"  # an operator paused the workspace
+LADDER_UNAVAILABLE = "LADDER_UNAVAILABLE"  # held at base quota because Redis could not be read
+GUARDRAIL_STEP_DOWN = "GUARDRAIL_STEP_DOWN"  # capacity was stepped down by a guardrail
+RATE_LIMITED = "RATE_LIMITED"  # the workspace's start rate limit is reached
+LOST_CLAIM = "LOST_CLAIM"  # planned, but another claimer took the row first
+
+BACKPRESSURE = (
+    GLOBAL_CAPACITY,
+    CLAIM_BATCH,
+    WORKSPACE_QUOTA,
+    PARTITION_CAP,
+    WORKSPACE_PAUSED,
+    LADDER_UNAVAILABLE,
+    GUARDRAIL_STEP_DOWN,
+    RATE_LIMITED,
+    LOST_CLAIM,
+)
+
+# Where a workspace's quota came from.
+QUOTA_TIER_BASE = "TIER_BASE"
+QUOTA_LADDER = "LADDER"
+QUOTA_OPERATOR_PIN = "OPERATOR_PIN"
+QUOTA_LADDER_UNAVAILABLE = LADDER_UNAVAILABLE

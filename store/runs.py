@@ -1,0 +1,69 @@
+"""The run ledger: one function_run row per dispatch, gate or maintenance run.
+
+A run is fenced: its heartbeat and finish are conditional on (id, fence,
+RUNNING), so a run that was declared stale and superseded writes nothing.
+The window key is unique per function: a beat tick fired twice runs once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from store.db import insert_ignoring_conflicts
+from store.models import function_run_table
+
+run_table = function_run_table
+
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+STALE = "STALE"
+
+
+def begin(
+    conn: Connection, function: str, window_key: str, fence: int, now: datetime
+) -> int | None:
+    """Start a run; None when this window already has one."""
+    stmt = (
+        insert_ignoring_conflicts(conn, run_table)
+        .values(
+            function=function,
+            window_key=window_key,
+            status=RUNNING,
+            fence=fence,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        .returning(run_table.c.id)
+    )
+    run_id = conn.execute(stmt).scalar_one_or_none()
+    return None if run_id is None else int(run_id)
+
+
+def heartbeat(conn: Connection, run_id: int, fence: int, now: datetime) -> bool:
+    result = conn.execute(
+        update(run_table)
+        .where(run_table.c.id == run_id, run_table.c.fence == fence, run_table.c.status == RUNNING)
+        .values(heartbeat_at=now)
+    )
+    return result.rowcount == 1
+
+
+def finish(
+    conn: Connection,
+    run_id: int,
+    fence: int,
+    now: datetime,
+    report: dict[str, Any],
+    status: str = SUCCEEDED,
+) -> bool:
+    result = conn.execute(
+        update(run_table)
+        .where(run_table.c.id == run_id, run_table.c.fence == fence, run_table.c.status == RUNNING)
+        .values(status=status, finished_at=now, heartbeat_at=now, report=report)
+    )
+    return result.rowcount == 1
