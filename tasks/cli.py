@@ -15,17 +15,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from scheduling.jobstate import JobStatus
-from store import jobs, migrate
+from store import jobs, migrate, workspaces
+from store.selection import WorkspaceProfile
 from tasks import app
 from tasks.api import enqueue as enqueue_job
 from tasks.embedded import run_up
-from tasks.errors import EnqueueError
+from tasks.errors import EnqueueError, WorkspaceBacklogFull
 from tasks.runtime import runtime_of
 from tasks.up import UpError
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
 err = Console(stderr=True)
+
+# sysexits' EX_TEMPFAIL: the request was fine, try again later.
+EXIT_TEMPFAIL = 75
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -82,6 +86,10 @@ def enqueue_cmd(
             priority=priority,
             max_attempts=max_attempts,
         )
+    except WorkspaceBacklogFull as exc:
+        if as_json:
+            _emit({"error": str(exc), "retry_after_s": exc.retry_after_s})
+        raise _fail(str(exc), code=EXIT_TEMPFAIL) from None
     except EnqueueError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -133,6 +141,69 @@ def up_cmd(
     except UpError as exc:
         raise _fail(str(exc), code=1) from None
     raise typer.Exit(code)
+
+
+workspace_cli = typer.Typer(no_args_is_help=True, help="Pause, resume and tune a workspace.")
+cli.add_typer(workspace_cli, name="workspace")
+
+
+WORKSPACE_FIELDS = ("id", "tier", "weight", "paused", "high_quota_enabled")
+
+
+def _show_workspace(row: dict[str, Any], as_json: bool) -> None:
+    shown = {k: row[k] for k in WORKSPACE_FIELDS}
+    if as_json:
+        _emit(shown)
+    else:
+        console.print(", ".join(f"{k}={v}" for k, v in shown.items()))
+
+
+def _set_workspace(workspace: str, as_json: bool, **values: Any) -> None:
+    rt = runtime_of(app)
+    with rt.engine.begin() as conn:
+        row = workspaces.update_settings(conn, workspace, rt.now(), **values)
+    _show_workspace(row, as_json)
+
+
+@workspace_cli.command("pause")
+def workspace_pause(workspace: str, as_json: JsonFlag = False) -> None:
+    """Stop dispatching WORKSPACE's jobs; they stay PENDING (WORKSPACE_PAUSED)."""
+    _set_workspace(workspace, as_json, paused=True)
+
+
+@workspace_cli.command("resume")
+def workspace_resume(workspace: str, as_json: JsonFlag = False) -> None:
+    """Dispatch WORKSPACE's jobs again."""
+    _set_workspace(workspace, as_json, paused=False)
+
+
+@workspace_cli.command("set")
+def workspace_set(
+    workspace: str,
+    tier: Annotated[str | None, typer.Option(help="Quota tier (FAIRBEAT_TIER_QUOTAS).")] = None,
+    weight: Annotated[
+        float | None, typer.Option(min=0.1, max=100, help="Fair-share weight.")
+    ] = None,
+    high_quota: Annotated[
+        bool | None, typer.Option("--high-quota/--no-high-quota", help="On the quota ladder.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set WORKSPACE's tier, weight or quota-ladder flag."""
+    settings = runtime_of(app).settings
+    if tier is not None and tier not in settings.tier_quotas:
+        raise _fail(f"unknown tier {tier!r}; known: {', '.join(sorted(settings.tier_quotas))}")
+    values = {"tier": tier, "weight": weight, "high_quota_enabled": high_quota}
+    _set_workspace(workspace, as_json, **{k: v for k, v in values.items() if v is not None})
+
+
+@workspace_cli.command("show")
+def workspace_show(workspace: str, as_json: JsonFlag = False) -> None:
+    """WORKSPACE's settings (defaults when it has no row)."""
+    rt = runtime_of(app)
+    with rt.engine.connect() as conn:
+        row = workspaces.get(conn, workspace)
+    _show_workspace(row or {"id": workspace, **vars(WorkspaceProfile())}, as_json)
 
 
 def main() -> None:

@@ -83,11 +83,12 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 @contextmanager
 def fleet(
-    env: dict[str, str], loglevel: str = "warning", log_dir: Path | None = None
+    env: dict[str, str], loglevel: str = "warning", log_dir: Path | None = None, beats: int = 1
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start ``celery -A tasks worker`` and ``celery -A tasks beat``; stop both on exit.
+    """Start ``celery -A tasks worker`` and ``celery -A tasks beat``; stop all on exit.
 
-    With ``log_dir`` each child writes ``worker.log`` and ``beat.log`` there.
+    With ``log_dir`` each child writes ``worker.log`` and ``beat<N>.log`` there.
+    More than one beat is for tests that prove a second beat does no harm.
     """
     celery = [sys.executable, "-m", "celery", "-A", "tasks"]
     with tempfile.TemporaryDirectory(prefix="fairbeat-up-") as tmp, ExitStack() as logs:
@@ -95,13 +96,15 @@ def fleet(
         def output(name: str) -> IO[bytes] | None:
             return logs.enter_context(open(log_dir / f"{name}.log", "ab")) if log_dir else None
 
-        schedule = str(Path(tmp) / "beat-schedule")
         worker = [*celery, "worker", "-l", loglevel]
-        beat = [*celery, "beat", "-l", loglevel, "-s", schedule]
         procs = [
-            subprocess.Popen(worker, env=env, stdout=output("worker"), stderr=subprocess.STDOUT),
-            subprocess.Popen(beat, env=env, stdout=output("beat"), stderr=subprocess.STDOUT),
+            subprocess.Popen(worker, env=env, stdout=output("worker"), stderr=subprocess.STDOUT)
         ]
+        for n in range(beats):
+            schedule = str(Path(tmp) / f"beat-schedule-{n}")
+            beat = [*celery, "beat", "-l", loglevel, "-s", schedule]
+            out = output(f"beat{n}")
+            procs.append(subprocess.Popen(beat, env=env, stdout=out, stderr=subprocess.STDOUT))
         try:
             yield procs
         finally:

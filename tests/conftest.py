@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -106,15 +107,29 @@ def redis_client() -> Iterator[redis.Redis]:
     client.close()
 
 
+AppFactory = Callable[..., Celery]
+
+
 @pytest.fixture
-def app(database_url: str, redis_client: redis.Redis) -> Celery:
-    """A fairbeat app on the test database, with the test handlers registered."""
-    settings = Settings(
-        database_url=database_url,
-        redis_url=REDIS_URL,
-        imports=["tests.handlers"],
-        retry_base_s=0.01,
-    )
-    celery_app = create_app(settings)
-    celery_app.loader.import_default_modules()
-    return celery_app
+def make_app(database_url: str, redis_client: redis.Redis) -> AppFactory:
+    """Build a fairbeat app on the test database and Redis, with the test handlers."""
+
+    def build(**overrides: Any) -> Celery:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "redis_url": REDIS_URL,
+            "imports": ["tests.handlers"],
+            "retry_base_s": 0.01,
+            "redis_prefix": "fbtest",
+        }
+        values.update(overrides)
+        celery_app = create_app(Settings(**values))
+        celery_app.loader.import_default_modules()
+        return celery_app
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Celery:
+    return make_app()

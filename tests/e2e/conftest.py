@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,11 @@ class Fleet:
             print(f"===== {log.name}\n{log.read_text()[-6000:]}")
 
 
-@pytest.fixture(scope="module")
-def live(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def running_fleet(
+    pg_databases: PostgresDatabases, logs: Path, beats: int = 1, **overrides: str
 ) -> Iterator[Fleet]:
+    """A worker and ``beats`` beat processes on a fresh database and a flushed broker."""
     database_url = pg_databases.create("e2e")
     engine = make_engine(database_url)
     migrate.upgrade(engine)
@@ -110,11 +112,19 @@ def live(
         "dispatch_interval_s": "0.5",
         # A routed queue: the worker, started with no -Q, must consume it too.
         "routes": "test.flaky=jobs.flaky",
+        **overrides,
     }
     env = fairbeat_env(**settings)
     client = create_app(Settings(**settings))  # type: ignore[arg-type]
-    logs = tmp_path_factory.mktemp("fleet-logs")
-    with fleet(env, loglevel="info", log_dir=logs) as procs:
+    with fleet(env, loglevel="info", log_dir=logs, beats=beats) as procs:
         yield Fleet(env, engine, client, broker, logs, procs)
     broker.flushdb()
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(
+    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    with running_fleet(pg_databases, tmp_path_factory.mktemp("fleet-logs")) as started:
+        yield started

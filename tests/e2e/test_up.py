@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from store import migrate
-
 from tests.e2e.conftest import fairbeat_cli, fairbeat_env
 
 pytestmark = pytest.mark.e2e

@@ -1,0 +1,76 @@
+"""Fairness with real worker and beat processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import cast
+
+import pytest
+from sqlalchemy import func, select
+
+from store.models import duplicate_event_table, job_table
+from tasks.api import enqueue
+from tests.conftest import PostgresDatabases
+from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.handlers import LEDGER_KEY
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def two_beats(
+    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    # Two beat processes for the whole module: the second must do no harm.
+    with running_fleet(
+        pg_databases, tmp_path_factory.mktemp("fair-logs"), beats=2, global_capacity="8"
+    ) as started:
+        yield started
+
+
+def counts(live: Fleet, workspace: str) -> dict[str, int]:
+    with live.engine.connect() as conn:
+        rows = conn.execute(
+            select(job_table.c.status, func.count())
+            .where(job_table.c.workspace_id == workspace)
+            .group_by(job_table.c.status)
+        ).all()
+    return {status: int(n) for status, n in rows}
+
+
+def test_a_small_workspace_finishes_while_a_hot_one_has_a_backlog(two_beats: Fleet) -> None:
+    live = two_beats
+    # Given a hot workspace with a backlog of hundreds of jobs
+    for n in range(300):
+        enqueue("hot", "test.sleep", {"seconds": 0.05, "tag": f"hot-{n}"}, app=live.client)
+    wait_for(lambda: counts(live, "hot").get("SUCCEEDED", 0) >= 10, "the hot backlog to start")
+    # When a small workspace enqueues a few jobs
+    small = [enqueue("small", "test.send", {"tag": f"small-{n}"}, app=live.client).job_id
+             for n in range(3)]  # fmt: skip
+    # Then they all succeed while the hot workspace still has jobs waiting
+    for job_id in small:
+        live.wait_status(job_id, "SUCCEEDED")
+    assert counts(live, "hot").get("PENDING", 0) > 100
+    finished = datetime.now(UTC)
+    assert all((finished - live.job(j)["created_at"]).total_seconds() < 30 for j in small)
+
+
+def test_two_beats_never_claim_or_send_twice(two_beats: Fleet) -> None:
+    live = two_beats
+    live.redis.delete(LEDGER_KEY)
+    ids = [enqueue(f"ws{n % 4}", "test.send", {"tag": f"pair-{n}"}, app=live.client).job_id
+           for n in range(40)]  # fmt: skip
+    for job_id in ids:
+        live.wait_status(job_id, "SUCCEEDED")
+    sends = [item.decode() for item in cast(list[bytes], live.redis.lrange(LEDGER_KEY, 0, -1))]
+    assert sorted(s for s in sends if s.startswith("pair-")) == sorted(
+        f"pair-{n}" for n in range(40)
+    )
+    with live.engine.connect() as conn:
+        dropped = conn.execute(select(func.count()).select_from(duplicate_event_table)).scalar_one()
+        fences = conn.execute(
+            select(func.max(job_table.c.fence)).where(job_table.c.id.in_(ids))
+        ).scalar_one()
+    assert dropped == 0  # no run message was ever sent twice
+    assert fences == 1  # and no job was claimed twice

@@ -1,0 +1,70 @@
+"""The Redis live state: the fenced dispatch lease, kicks and the fair-share state."""
+
+from __future__ import annotations
+
+import redis
+
+from scheduling.fair import FairState
+from store.keys import Keys
+from store.live import LiveState
+
+
+def live(client: redis.Redis) -> LiveState:
+    return LiveState(client, Keys("fbtest"))
+
+
+def test_the_lease_is_single_flight_and_fenced(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    first = state.acquire_dispatch(lease_ms=10_000)
+    assert first is not None
+    assert state.acquire_dispatch(lease_ms=10_000) is None
+    assert state.renew_dispatch(first, 10_000)
+    assert not state.release_dispatch(first + 1)  # not the holder
+    assert state.release_dispatch(first)
+    second = state.acquire_dispatch(lease_ms=10_000)
+    assert second is not None and second > first
+    assert not state.renew_dispatch(first, 10_000)  # superseded
+
+
+def test_an_expired_lease_passes_to_a_successor_with_a_higher_fence(
+    redis_client: redis.Redis,
+) -> None:
+    state = live(redis_client)
+    stale = state.acquire_dispatch(lease_ms=10_000)
+    assert stale is not None
+    redis_client.delete(state.keys.dispatch_lock)  # the lease ran out
+    successor = state.acquire_dispatch(lease_ms=10_000)
+    assert successor is not None and successor > stale
+    # The stale holder can neither extend, release, nor write fair state.
+    assert not state.renew_dispatch(stale, 10_000)
+    assert not state.release_dispatch(stale)
+    assert not state.save_fair_state(stale, FairState({"a": 1.0}, "a"))
+    assert state.save_fair_state(successor, FairState({"b": 0.5}, "b", resume=True))
+    assert state.load_fair_state() == FairState({"b": 0.5}, "b", resume=True)
+
+
+def test_fair_state_round_trips_and_starts_empty(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    assert state.load_fair_state() == FairState()
+    fence = state.acquire_dispatch(10_000)
+    assert fence is not None
+    assert state.save_fair_state(fence, FairState({}, None))
+    assert state.load_fair_state() == FairState()
+
+
+def test_kicks_are_debounced_but_always_counted(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    assert state.kick(debounce_ms=10_000)
+    assert not state.kick(debounce_ms=10_000)
+    assert state.kick_seq() == 2
+    assert state.unseen_kicks()
+    state.mark_kicks_seen(2)
+    assert not state.unseen_kicks()
+
+
+def test_quotas_read_ladder_and_pins(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    redis_client.hset(state.keys.ladder_quota, mapping={"a": 64, "b": 100})
+    redis_client.hset(state.keys.quota_pins, mapping={"b": 5})
+    assert state.quotas(["a", "b", "c"]) == ({"a": 64, "b": 100}, {"b": 5})
+    assert state.quotas([]) == ({}, {})
