@@ -51,7 +51,10 @@ _DUE_BY_WORKSPACE = text(
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 # PostgreSQL: one statement claims every workspace's share, each through its
-# own LATERAL index scan; SKIP LOCKED leaves rows another claimer holds.
+# own LATERAL index scan; SKIP LOCKED leaves rows another claimer holds. The
+# update finds the picked rows by primary key through ANY(ARRAY(...)): joined
+# with UPDATE .. FROM, the planner misjudged the CTE's size and hashed the
+# whole table (a 1M-row sequential scan per tick, seen in the benchmark).
 _CLAIM_PLANNED_PG = text(
     """
     WITH plan AS (
@@ -66,7 +69,7 @@ _CLAIM_PLANNED_PG = text(
         ) pick
     )
     UPDATE job SET status = 'CLAIMED', fence = job.fence + 1, claimed_at = :now
-    FROM picked WHERE job.id = picked.id AND job.status = 'PENDING'
+    WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND job.status = 'PENDING'
     RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))

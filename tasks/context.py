@@ -11,6 +11,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection
 
 from store import effects, jobs
+from store.db import autocommit
 from tasks.errors import LeaseLost
 from tasks.runtime import Runtime
 
@@ -31,7 +32,7 @@ class JobContext:
 
     def heartbeat(self) -> bool:
         """Extend this run's lock; False when the job was taken away (stop working)."""
-        with self.runtime.engine.begin() as conn:
+        with autocommit(self.runtime.engine) as conn:
             return jobs.heartbeat(conn, self.job_id, self.fence, self.runtime.now())
 
     def once(self, key: str, effect: Callable[[], T]) -> T:

@@ -118,21 +118,21 @@ class Dispatcher:
                 ticks.append(report)
                 if redis_ok:
                     self.rt.live.mark_kicks_seen(seq)
-                if not self._more(report, seq, redis_ok) or time.monotonic() > deadline:
+                filled_batch = report["claimed"] == self.settings.claim_batch
+                kicked = redis_ok and self.rt.live.kick_seq() > seq
+                if not (filled_batch or kicked) or time.monotonic() > deadline:
                     break
                 if redis_ok and not self.rt.live.renew_dispatch(fence, self.lease_ms):
                     break  # superseded: stop writing
-                time.sleep(self.settings.kick_debounce_ms / 1000)
+                if not filled_batch:
+                    # Let finishing jobs gather: one tick per burst of kicks.
+                    time.sleep(self.settings.kick_debounce_ms / 1000)
             status = runs.SUCCEEDED
         finally:
             summary = _summary(trigger, fence, ticks)
             with self.rt.engine.begin() as conn:
                 runs.finish(conn, run_id, fence, self.rt.now(), summary, status)
         return summary
-
-    def _more(self, report: dict[str, Any], seq: int, redis_ok: bool) -> bool:
-        filled_batch = report["claimed"] == self.settings.claim_batch
-        return filled_batch or (redis_ok and self.rt.live.kick_seq() > seq)
 
     def _release(self, fence: int) -> None:
         try:

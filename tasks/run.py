@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from scheduling.retry import decide_retry
 from store import jobs
+from store.db import autocommit, retry_on_disconnect
 from tasks.context import JobContext, bound
 from tasks.errors import LeaseLost
 from tasks.kick import kick
@@ -73,7 +74,7 @@ def execute(app: Celery, job_id: int, fence: int) -> str:
 def _execute(app: Celery, job_id: int, fence: int) -> str:
     rt = runtime_of(app)
     now = rt.now()
-    with rt.engine.begin() as conn:
+    with autocommit(rt.engine) as conn:
         started = jobs.start(conn, job_id, fence, now, _worker_name())
         dropped = None if started else jobs.record_dropped_delivery(conn, job_id, fence, now)
     if started is None:
@@ -97,8 +98,8 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
             handler(**started.payload)
     except Exception as exc:
         return _after_failure(rt, ctx, exc)
-    with rt.engine.begin() as conn:
-        done = jobs.succeed(conn, job_id, fence, rt.now())
+    finished = rt.now()
+    done = retry_on_disconnect(rt.engine, lambda c: jobs.succeed(c, job_id, fence, finished))
     return _logged(ctx, SUCCEEDED if done else FINISH_REFUSED)
 
 
@@ -112,14 +113,17 @@ def _after_failure(rt: Runtime, ctx: JobContext, exc: Exception) -> str:
     )
     error = _error_text(exc)
     now = rt.now()
-    with rt.engine.begin() as conn:
-        if decision.retry:
-            run_at = now + timedelta(seconds=decision.delay_s)
-            done = jobs.retry_later(conn, ctx.job_id, ctx.fence, run_at, error)
-            outcome = RETRY_SCHEDULED
-        else:
-            done = jobs.fail(conn, ctx.job_id, ctx.fence, now, error)
-            outcome = DEAD_LETTERED
+    if decision.retry:
+        run_at = now + timedelta(seconds=decision.delay_s)
+        done = retry_on_disconnect(
+            rt.engine, lambda c: jobs.retry_later(c, ctx.job_id, ctx.fence, run_at, error)
+        )
+        outcome = RETRY_SCHEDULED
+    else:
+        done = retry_on_disconnect(
+            rt.engine, lambda c: jobs.fail(c, ctx.job_id, ctx.fence, now, error)
+        )
+        outcome = DEAD_LETTERED
     return _logged(ctx, outcome if done else FINISH_REFUSED, error=str(exc))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -72,3 +73,21 @@ def test_a_worker_with_a_wrong_setting_fails_at_start_naming_it(variable: str, v
     )
     assert result.returncode != 0
     assert variable in result.stderr
+
+
+def test_workspace_commands_pause_resume_and_refuse_an_unknown_tier(live: Fleet) -> None:
+    paused = live.run_cli("workspace", "pause", "cli-ws", "--json")
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout)["paused"] is True
+    shown = json.loads(live.run_cli("workspace", "show", "cli-ws", "--json").stdout)
+    assert shown == {"id": "cli-ws", "tier": "default", "weight": 1.0, "paused": True,
+                     "high_quota_enabled": False}  # fmt: skip
+    resumed = live.run_cli("workspace", "set", "cli-ws", "--tier", "enterprise", "--high-quota")
+    assert resumed.returncode == 0
+    assert "tier=enterprise" in resumed.stdout and "high_quota_enabled=True" in resumed.stdout
+    assert (
+        json.loads(live.run_cli("workspace", "resume", "cli-ws", "--json").stdout)["paused"]
+        is False
+    )
+    unknown = live.run_cli("workspace", "set", "cli-ws", "--tier", "platinum")
+    assert unknown.returncode == 2 and "unknown tier 'platinum'" in unknown.stderr

@@ -1,0 +1,136 @@
+"""Start what a benchmark compares: a fresh database, a fairbeat fleet, a plain Celery worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench.record import RESULTS_KEY
+from store import migrate
+from store.db import make_engine
+from tasks.app import create_app
+from tasks.settings import Settings
+from tasks.up import child_env, fleet
+
+PG_ADMIN_URL = os.environ.get(
+    "FAIRBEAT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+# Redis databases the benchmarks flush: fairbeat's, plain Celery's, the results.
+FAIRBEAT_REDIS = os.environ.get("FAIRBEAT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+PLAIN_REDIS = os.environ.get("FAIRBEAT_BENCH_PLAIN_REDIS_URL", "redis://127.0.0.1:6379/11")
+RESULTS_REDIS = os.environ.get("FAIRBEAT_BENCH_RESULTS_REDIS_URL", "redis://127.0.0.1:6379/12")
+READY_TIMEOUT_S = 60.0
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database, dropped afterwards."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"fairbeat_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def flush(*urls: str) -> None:
+    for url in urls:
+        redis.Redis.from_url(url).flushdb()
+
+
+def wait_for_worker(app: Celery) -> None:
+    """Until a worker answers a ping over the broker: a real readiness check."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=0.5):
+            return
+    raise RuntimeError("no worker answered within the timeout")
+
+
+def fairbeat_settings(database_url: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "database_url": database_url,
+        "redis_url": FAIRBEAT_REDIS,
+        "imports": "bench.handlers",
+        **overrides,
+    }
+
+
+@contextmanager
+def fairbeat_fleet(database_url: str, **overrides: Any) -> Iterator[Celery]:
+    """A fairbeat worker and beat on ``database_url``; yields a client app."""
+    flush(FAIRBEAT_REDIS, RESULTS_REDIS)
+    settings = fairbeat_settings(database_url, **overrides)
+    env = child_env(**{k: str(v) for k, v in settings.items()})
+    client = create_app(Settings(**settings))
+    client.loader.import_default_modules()
+    with tempfile.TemporaryDirectory() as logs, fleet(env, log_dir=Path(logs)):
+        wait_for_worker(client)
+        yield client
+
+
+@contextmanager
+def plain_worker() -> Iterator[Celery]:
+    """A plain Celery worker with fairbeat's worker settings; yields its app."""
+    flush(PLAIN_REDIS, RESULTS_REDIS)
+    env = {**os.environ, "PLAIN_BROKER_URL": PLAIN_REDIS}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "bench.plain_app", "worker", "-l", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from bench.plain_app import app
+
+    app.conf.update(broker_url=PLAIN_REDIS)
+    try:
+        wait_for_worker(app)
+        yield app
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def results() -> list[dict[str, float]]:
+    client = redis.Redis.from_url(RESULTS_REDIS)
+    return [json.loads(raw) for raw in client.lrange(RESULTS_KEY, 0, -1)]
+
+
+def wait_results(count: int, timeout_s: float = 900.0) -> list[dict[str, float]]:
+    client = redis.Redis.from_url(RESULTS_REDIS)
+    deadline = time.monotonic() + timeout_s
+    while client.llen(RESULTS_KEY) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {client.llen(RESULTS_KEY)} of {count} jobs finished")
+        time.sleep(0.05)
+    return results()
+
+
+def emit(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        render(data)
