@@ -14,7 +14,14 @@ MIN_DISPATCH_EXPIRY_S = 10.0
 
 def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     interval = settings.dispatch_interval_s
+    maintenance = settings.maintenance_interval_s
     return {
+        "fairbeat.maintenance": {
+            "task": "fairbeat.maintenance",
+            "schedule": maintenance,
+            # A maintenance message that waited a whole interval is superseded by the next.
+            "options": {"queue": settings.control_queue, "expires": maintenance},
+        },
         "fairbeat.dispatch": {
             "task": "fairbeat.dispatch",
             "schedule": interval,

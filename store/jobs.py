@@ -122,7 +122,7 @@ def claim_from(row: Any) -> Claim:
     return Claim(row.id, row.fence, row.workspace_id, row.kind, row.priority, row.run_at)
 
 
-def claim_ids(conn: Connection, candidates: Any, now: datetime) -> list[Claim]:
+def claim_ids(conn: Connection, candidates: Any, now: datetime, guard: Any = None) -> list[Claim]:
     """Claim the rows a SELECT of job ids names, skipping rows another claimer holds.
 
     The candidates are a MATERIALIZED CTE, evaluated once: PostgreSQL may run
@@ -132,9 +132,12 @@ def claim_ids(conn: Connection, candidates: Any, now: datetime) -> list[Claim]:
     if is_postgres(conn):
         candidates = candidates.with_for_update(skip_locked=True)
     claimable = candidates.cte("claimable").prefix_with("MATERIALIZED")
+    conditions = [job.c.id == claimable.c.id, job.c.status == JobStatus.PENDING.value]
+    if guard is not None:
+        conditions.append(guard)
     stmt = (
         update(job)
-        .where(job.c.id == claimable.c.id, job.c.status == JobStatus.PENDING.value)
+        .where(*conditions)
         .values(status=JobStatus.CLAIMED.value, fence=job.c.fence + 1, claimed_at=now)
         .returning(*CLAIM_COLUMNS)
     )

@@ -16,11 +16,18 @@ import redis
 from scheduling.fair import FairState
 from store.keys import Keys
 
-# KEYS[1] lock, KEYS[2] fence counter; ARGV[1] lease in ms.
-# Takes the lease if free and returns its new fence (> 0); 0 when held.
+# KEYS[1] lock, KEYS[2] fence counter; ARGV[1] lease in ms, ARGV[2] fence floor.
+# Takes the lease if free and returns its new fence (> 0); 0 when held. The
+# floor (the highest fence the run ledger has seen) keeps fences rising even
+# when Redis lost its counter.
 ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local fence = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[2])
+if fence <= floor then
+  fence = floor + 1
+  redis.call('SET', KEYS[2], fence)
+end
 redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
 return fence
 """
@@ -64,9 +71,9 @@ class LiveState:
 
     # Dispatch lease ---------------------------------------------------------
 
-    def acquire_dispatch(self, lease_ms: int) -> int | None:
-        fence = int(self._acquire(keys=[self.keys.dispatch_lock, self.keys.dispatch_fence],
-                                  args=[lease_ms]))  # fmt: skip
+    def acquire_dispatch(self, lease_ms: int, floor: int = 0) -> int | None:
+        keys = [self.keys.dispatch_lock, self.keys.dispatch_fence]
+        fence = int(self._acquire(keys=keys, args=[lease_ms, floor]))
         return fence or None
 
     def renew_dispatch(self, fence: int, lease_ms: int) -> bool:

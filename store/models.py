@@ -103,6 +103,9 @@ class Job(Base):
         Index("ix_job_status_run_at", "status", "run_at"),
         # Per-workspace due counts: a range scan that stops at now.
         Index("ix_job_workspace_due", "status", "workspace_id", "run_at"),
+        # The health window: jobs started, and finished, in the last minutes.
+        Index("ix_job_started_at", "started_at"),
+        Index("ix_job_finished_at", "finished_at"),
     )
 
 
@@ -155,6 +158,38 @@ class FunctionRun(Base):
     __table_args__ = (
         UniqueConstraint("function", "window_key"),
         Index("ix_function_run_status", "status", "heartbeat_at"),
+        # "Has a successor with a higher fence begun?", asked before each claim.
+        Index("ix_function_run_fence", "function", "fence"),
+    )
+
+
+class HealthSnapshot(Base):
+    """The health figures, taken each maintenance run, for trends."""
+
+    __tablename__ = "health_snapshot"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    taken_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_health_snapshot_taken_at", "taken_at"),)
+
+
+class Alert(Base):
+    """One row per alert episode: fired once, resolved once."""
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    episode: Mapped[str] = mapped_column(String(80))
+    fired_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("kind", "episode"),
+        Index("ix_alert_open", "kind", "resolved_at"),
     )
 
 
@@ -177,3 +212,5 @@ job_effect_table = cast(Table, JobEffect.__table__)
 duplicate_event_table = cast(Table, DuplicateEvent.__table__)
 function_run_table = cast(Table, FunctionRun.__table__)
 workspace_table = cast(Table, Workspace.__table__)
+health_snapshot_table = cast(Table, HealthSnapshot.__table__)
+alert_table = cast(Table, Alert.__table__)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from store.db import insert_ignoring_conflicts
 from store.models import function_run_table
@@ -67,3 +68,47 @@ def finish(
         .values(status=status, finished_at=now, heartbeat_at=now, report=report)
     )
     return result.rowcount == 1
+
+
+def mark_stale(conn: Connection, heartbeat_before: datetime, now: datetime) -> list[dict[str, Any]]:
+    """RUNNING runs silent since ``heartbeat_before`` become STALE; their later writes,
+    all conditional on RUNNING, are refused from then on."""
+    rows = conn.execute(
+        update(run_table)
+        .where(run_table.c.status == RUNNING, run_table.c.heartbeat_at < heartbeat_before)
+        .values(status=STALE, finished_at=now)
+        .returning(
+            run_table.c.id, run_table.c.function, run_table.c.fence, run_table.c.heartbeat_at
+        )
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def count_silent(conn: Connection, heartbeat_before: datetime) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                run_table.c.status == RUNNING, run_table.c.heartbeat_at < heartbeat_before
+            )
+        ).scalar_one()
+    )
+
+
+def max_fence(conn: Connection, function: str) -> int:
+    value = conn.execute(
+        select(func.max(run_table.c.fence)).where(run_table.c.function == function)
+    ).scalar()
+    return int(value or 0)
+
+
+def still_current(function: str, run_id: int, fence: int) -> ColumnElement[bool]:
+    """SQL true while run ``run_id`` is RUNNING and no run of ``function`` has a higher fence.
+
+    A write guarded by this is refused once the run was declared stale or a
+    successor began: a fencing token checked by the database itself.
+    """
+    other = run_table.alias("successor")
+    return and_(
+        exists().where(run_table.c.id == run_id, run_table.c.status == RUNNING),
+        ~exists().where(other.c.function == function, other.c.fence > fence),
+    )

@@ -28,6 +28,7 @@ from scheduling.jobstate import IN_FLIGHT, JobStatus
 from store.db import is_postgres
 from store.jobs import CLAIM_COLUMNS, Claim, claim_from, claim_ids, job
 from store.models import UTCDateTime, workspace_table
+from store.runs import still_current
 
 # Keeps each IN (...) list well under every driver's parameter limit.
 CHUNK = 5000
@@ -70,6 +71,11 @@ _CLAIM_PLANNED_PG = text(
     )
     UPDATE job SET status = 'CLAIMED', fence = job.fence + 1, claimed_at = :now
     WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND job.status = 'PENDING'
+      AND (CAST(:run_id AS bigint) IS NULL OR (
+           EXISTS (SELECT 1 FROM function_run r
+                   WHERE r.id = :run_id AND r.status = 'RUNNING')
+           AND NOT EXISTS (SELECT 1 FROM function_run s
+                           WHERE s.function = 'dispatch' AND s.fence > :fence)))
     RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
@@ -119,16 +125,25 @@ def profiles(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, Worksp
     return out
 
 
-def claim_planned(conn: Connection, now: datetime, plan: Mapping[str, int]) -> list[Claim]:
-    """Claim ``plan[workspace]`` due jobs of each workspace, in the workspace's own order."""
+def claim_planned(
+    conn: Connection,
+    now: datetime,
+    plan: Mapping[str, int],
+    run: tuple[int, int] | None = None,
+) -> list[Claim]:
+    """Claim ``plan[workspace]`` due jobs of each workspace, in the workspace's own order.
+
+    With ``run`` (run id, fence), nothing is claimed once that dispatch run was
+    declared stale or a successor with a higher fence began.
+    """
     wanted = {w: n for w, n in plan.items() if n > 0}
     if not wanted:
         return []
+    run_id, fence = run if run else (None, 0)
     if is_postgres(conn):
-        rows = conn.execute(
-            _CLAIM_PLANNED_PG.columns(*CLAIM_COLUMNS),
-            {"workspaces": list(wanted), "counts": list(wanted.values()), "now": now},
-        )
+        params = {"workspaces": list(wanted), "counts": list(wanted.values()), "now": now,
+                  "run_id": run_id, "fence": fence}  # fmt: skip
+        rows = conn.execute(_CLAIM_PLANNED_PG.columns(*CLAIM_COLUMNS), params)
         claims = [claim_from(r) for r in rows]
     else:
         # SQLite: one writer at a time already (BEGIN IMMEDIATE), so a plain
@@ -145,7 +160,8 @@ def claim_planned(conn: Connection, now: datetime, plan: Mapping[str, int]) -> l
                 .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
                 .limit(n)
             )
-            claims.extend(claim_ids(conn, candidates, now))
+            guard = still_current("dispatch", run_id, fence) if run_id is not None else None
+            claims.extend(claim_ids(conn, candidates, now, guard))
     return sorted(claims, key=lambda c: c.order_key)
 
 

@@ -6,10 +6,11 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from beat_schedule import build_schedule
+from tasks import logs
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 
-FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run"]
+FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run", "tasks.maintenance"]
 
 
 def _queue(name: str) -> Queue:
@@ -56,4 +57,5 @@ def create_app(settings: Settings) -> Celery:
         imports=[*FAIRBEAT_TASK_MODULES, *settings.imports],
         beat_schedule=build_schedule(settings),
     )
+    logs.install(settings.log_format)
     return app

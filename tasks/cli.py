@@ -15,12 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from scheduling.jobstate import JobStatus
-from store import jobs, migrate, workspaces
+from store import alerts, migrate, workspaces
 from store.selection import WorkspaceProfile
 from tasks import app
 from tasks.api import enqueue as enqueue_job
 from tasks.embedded import run_up
 from tasks.errors import EnqueueError, WorkspaceBacklogFull
+from tasks.health import snapshot as health_snapshot
+from tasks.maintenance import run_maintenance
 from tasks.runtime import runtime_of
 from tasks.up import UpError
 
@@ -99,35 +101,61 @@ def enqueue_cmd(
         console.print(f"job {job.job_id} {verb} for {job.workspace_id}: {job.kind}")
 
 
-def status_snapshot() -> dict[str, Any]:
-    rt = runtime_of(app)
-    now = rt.now()
-    with rt.engine.connect() as conn:
-        by_status = {s.value: 0 for s in JobStatus} | jobs.count_by_status(conn)
-        workspaces = jobs.count_by_workspace(conn)
-        oldest = jobs.oldest_due_run_at(conn, now)
-    return {
-        "by_status": by_status,
-        "workspaces": workspaces,
-        "oldest_due_age_s": round((now - oldest).total_seconds(), 3) if oldest else None,
-        "at": now.isoformat(),
-    }
-
-
 @cli.command("status")
 def status_cmd(as_json: JsonFlag = False) -> None:
-    """Job counts by status and by workspace, and the oldest due job's age."""
-    snapshot = status_snapshot()
+    """Health: counts by status and workspace, due backlog, queue age, stale work."""
+    rt = runtime_of(app)
+    snap = health_snapshot(rt, rt.now())
     if as_json:
-        _emit(snapshot)
+        _emit(snap)
         return
     table = Table("workspace", *[s.value.lower() for s in JobStatus], title="jobs")
-    for workspace, counts in sorted(snapshot["workspaces"].items()):
+    for workspace, counts in sorted(snap["workspaces"].items()):
         table.add_row(workspace, *[str(counts.get(s.value, 0)) for s in JobStatus])
-    table.add_row("[b]all[/b]", *[str(snapshot["by_status"][s.value]) for s in JobStatus])
+    table.add_row("[b]all[/b]", *[str(snap["by_status"][s.value]) for s in JobStatus])
     console.print(table)
-    age = snapshot["oldest_due_age_s"]
-    console.print(f"oldest due job: {'none' if age is None else f'{age:.1f} s old'}")
+    health = Table("figure", "value", title=f"health (last {snap['window_s']:g} s)")
+    for key in HEALTH_ROWS:
+        health.add_row(key, "-" if snap[key] is None else str(snap[key]))
+    console.print(health)
+
+
+HEALTH_ROWS = (
+    "due_pending", "oldest_due_age_s", "queue_age_p95_s", "running", "in_flight",
+    "stale_runs", "stale_locks", "failure_rate", "duplicate_signal", "top_workspace",
+    "top_workspace_share",
+)  # fmt: skip
+
+
+maintenance_cli = typer.Typer(no_args_is_help=True, help="Recovery, health snapshot, alerts.")
+cli.add_typer(maintenance_cli, name="maintenance")
+
+
+@maintenance_cli.command("run")
+def maintenance_run(as_json: JsonFlag = False) -> None:
+    """Run maintenance now (beat runs it every FAIRBEAT_MAINTENANCE_INTERVAL_S)."""
+    report = run_maintenance(app, window_key=f"manual:{runtime_of(app).now().isoformat()}")
+    if as_json:
+        _emit(report)
+    else:
+        console.print(report)
+
+
+@cli.command("alerts")
+def alerts_cmd(
+    limit: Annotated[int, typer.Option(min=1, help="How many episodes.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Alert episodes, newest first: fired, and resolved or still open."""
+    with runtime_of(app).engine.connect() as conn:
+        episodes = alerts.history(conn, limit)
+    if as_json:
+        _emit({"alerts": episodes})
+        return
+    table = Table("kind", "episode", "fired", "resolved", title="alerts")
+    for e in episodes:
+        table.add_row(e["kind"], e["episode"], str(e["fired_at"]), str(e["resolved_at"] or "open"))
+    console.print(table)
 
 
 @cli.command("up")
@@ -204,6 +232,26 @@ def workspace_show(workspace: str, as_json: JsonFlag = False) -> None:
     with rt.engine.connect() as conn:
         row = workspaces.get(conn, workspace)
     _show_workspace(row or {"id": workspace, **vars(WorkspaceProfile())}, as_json)
+
+
+@cli.command("exporter")
+def exporter_cmd(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for /metrics.")] = 9808,
+    address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve Prometheus metrics at http://ADDRESS:PORT/metrics until Ctrl-C."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from tasks.exporter import FairbeatCollector
+
+    registry = CollectorRegistry()
+    registry.register(FairbeatCollector(runtime_of(app)))
+    server, thread = start_http_server(port, addr=address, registry=registry)
+    console.print(f"serving fairbeat metrics at http://{address}:{port}/metrics")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 def main() -> None:

@@ -12,16 +12,19 @@ import logging
 import math
 import time
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import Celery, Task, shared_task
 from redis import RedisError
 
 from scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
-from scheduling.quota import resolve_quota
 from scheduling.reasons import LOST_CLAIM
 from scheduling.routing import route
 from store import jobs, runs, selection
+from store.db import autocommit
+from tasks import quotas
 from tasks.kick import KICK
 from tasks.runtime import Runtime, runtime_of
 
@@ -63,6 +66,15 @@ def fair_order(claims: list[jobs.Claim], order: tuple[str, ...]) -> list[jobs.Cl
     return out
 
 
+@dataclass(frozen=True)
+class PlannedTick:
+    now: datetime
+    selected: int  # due jobs seen
+    plan: FairPlan
+    ladder_ok: bool
+    started: float  # monotonic
+
+
 class Dispatcher:
     def __init__(self, app: Celery) -> None:
         self.app = app
@@ -75,9 +87,11 @@ class Dispatcher:
 
     def run(self, trigger: str) -> dict[str, Any]:
         """Take the lease and tick while there is work; a busy lease means skip."""
+        with self.rt.engine.connect() as conn:
+            floor = runs.max_fence(conn, "dispatch")
         redis_ok = True
         try:
-            fence = self.rt.live.acquire_dispatch(self.lease_ms)
+            fence = self.rt.live.acquire_dispatch(self.lease_ms, floor)
             if fence is None:
                 return {"skipped": "BUSY"}  # the holder will see this kick's sequence
             if trigger == KICK and not self.rt.live.unseen_kicks():
@@ -89,7 +103,7 @@ class Dispatcher:
             log.warning("dispatch without Redis: %s", exc, extra={"action": "dispatch.no_redis"})
             if trigger != BEAT:
                 return {"skipped": REDIS_UNAVAILABLE}
-            redis_ok, fence = False, 0
+            redis_ok, fence = False, floor + 1
         try:
             return self._run_held(trigger, fence, redis_ok)
         finally:
@@ -114,8 +128,11 @@ class Dispatcher:
         try:
             while True:
                 seq = self.rt.live.kick_seq() if redis_ok else 0
-                report = self.tick(fence, redis_ok)
+                report = self.tick(fence, redis_ok, run_id)
                 ticks.append(report)
+                with autocommit(self.rt.engine) as conn:
+                    if not runs.heartbeat(conn, run_id, fence, self.rt.now()):
+                        break  # declared stale, or superseded: stop
                 if redis_ok:
                     self.rt.live.mark_kicks_seen(seq)
                 filled_batch = report["claimed"] == self.settings.claim_batch
@@ -147,9 +164,14 @@ class Dispatcher:
         except RedisError:
             pass  # the lease expires by itself
 
-    def tick(self, fence: int, redis_ok: bool) -> dict[str, Any]:
+    def tick(self, fence: int, redis_ok: bool, run_id: int | None = None) -> dict[str, Any]:
+        """One tick. With ``run_id`` its claims are fenced by that run (see runs.still_current)."""
+        return self.carry_out(self.plan_tick(redis_ok), fence, redis_ok, run_id)
+
+    def plan_tick(self, redis_ok: bool, now: datetime | None = None) -> PlannedTick:
+        """Read the signals and decide; nothing is written yet."""
         started = time.monotonic()
-        now = self.rt.now()
+        now = now or self.rt.now()
         cap = self.settings.partition_cap
         with self.rt.engine.connect() as conn:
             due = selection.due_by_workspace(conn, now, cap + 1)
@@ -164,14 +186,22 @@ class Dispatcher:
             partition_cap=cap,
             state=self._fair_state(redis_ok),
         )
+        return PlannedTick(now, sum(due.values()), plan, ladder_ok, started)
+
+    def carry_out(
+        self, planned: PlannedTick, fence: int, redis_ok: bool, run_id: int | None
+    ) -> dict[str, Any]:
+        """Claim the plan (fenced by the run), send the claims, keep the fair-share state."""
+        plan = planned.plan
         with self.rt.engine.begin() as conn:
-            claims = selection.claim_planned(conn, now, plan.allocations)
+            run = (run_id, fence) if run_id is not None else None
+            claims = selection.claim_planned(conn, planned.now, plan.allocations, run)
         sent, released = fan_out(self.app, fair_order(claims, plan.order))
         if redis_ok:
             self._save_fair_state(fence, plan.state)
-        report = _tick_report(plan, claims, sent, released, ladder_ok, redis_ok)
-        report["selected"] = sum(due.values())
-        report["duration_s"] = round(time.monotonic() - started, 4)
+        report = _tick_report(plan, claims, sent, released, planned.ladder_ok, redis_ok)
+        report["selected"] = planned.selected
+        report["duration_s"] = round(time.monotonic() - planned.started, 4)
         log.info("dispatch tick", extra={"action": "dispatch.tick", **report})
         return report
 
@@ -182,38 +212,20 @@ class Dispatcher:
         profiles: dict[str, selection.WorkspaceProfile],
         redis_ok: bool,
     ) -> tuple[list[WorkspaceDemand], bool]:
-        ladder: dict[str, int] = {}
-        pins: dict[str, int] = {}
-        ladder_ok = redis_ok
-        if redis_ok:
-            try:
-                ladder, pins = self.rt.live.quotas(due)
-            except RedisError:
-                ladder_ok = False
-        weights = self.settings.tier_weights
-        demands = []
-        for workspace, n in due.items():
-            profile = profiles[workspace]
-            quota = resolve_quota(
-                tier=profile.tier,
-                high_quota_enabled=profile.high_quota_enabled,
-                ladder_quota=ladder.get(workspace),
-                ladder_available=ladder_ok,
-                pin=pins.get(workspace),
-                tier_quotas=self.settings.tier_quotas,
+        resolved = quotas.resolve(self.rt, profiles, due, redis_ok)
+        demands = [
+            WorkspaceDemand(
+                workspace_id=workspace,
+                due=n,
+                in_flight=in_flight.get(workspace, 0),
+                quota=resolved.quotas[workspace].quota,
+                weight=resolved.weights[workspace],
+                paused=profiles[workspace].paused,
+                ladder_fallback=resolved.quotas[workspace].ladder_fallback,
             )
-            demands.append(
-                WorkspaceDemand(
-                    workspace_id=workspace,
-                    due=n,
-                    in_flight=in_flight.get(workspace, 0),
-                    quota=quota.quota,
-                    weight=profile.weight * weights.get(profile.tier, 1.0),
-                    paused=profile.paused,
-                    ladder_fallback=quota.ladder_fallback,
-                )
-            )
-        return demands, ladder_ok
+            for workspace, n in due.items()
+        ]
+        return demands, resolved.ladder_available
 
     def _fair_state(self, redis_ok: bool) -> FairState:
         if not redis_ok:

@@ -18,6 +18,7 @@ from store import jobs
 from store.db import autocommit, retry_on_disconnect
 from tasks.context import JobContext, bound
 from tasks.errors import LeaseLost
+from tasks.heartbeat import keep_alive
 from tasks.kick import kick
 from tasks.runtime import Runtime, runtime_of
 
@@ -94,7 +95,7 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
     )
     try:
         handler = resolve_handler(app, started.kind, started.payload)
-        with bound(ctx):
+        with bound(ctx), keep_alive(rt, job_id, fence):
             handler(**started.payload)
     except Exception as exc:
         return _after_failure(rt, ctx, exc)

@@ -8,7 +8,7 @@ environment.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -69,6 +69,19 @@ DEFAULT_DISPATCH_LEASE_S = 30.0
 # hands over to a fresh message so other control tasks get a turn.
 DEFAULT_DISPATCH_RUN_BUDGET_S = 2.0
 DEFAULT_REDIS_PREFIX = "fairbeat"
+# As locked by the design: no stale run blocks progress past 15 minutes.
+DEFAULT_STALE_AFTER_S = 900.0
+# A claimed job no worker started within this is sent again: a few minutes
+# covers a broker hiccup and a worker restart without waiting on a lost message.
+DEFAULT_DELIVERY_TIMEOUT_S = 300.0
+DEFAULT_MAINTENANCE_INTERVAL_S = 60.0
+# Health figures and the gate look back over one 15-minute window.
+DEFAULT_HEALTH_WINDOW_S = 900.0
+# As locked by the design: the queue-age p95 breaches at 5 minutes.
+DEFAULT_QUEUE_AGE_ALERT_S = 300.0
+# Per-workspace figures and metrics name at most this many workspaces; the rest
+# are summed under "other", so label cardinality stays bounded.
+DEFAULT_TOP_WORKSPACES = 10
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
@@ -133,6 +146,14 @@ class Settings(BaseSettings):
     tier_quotas: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TIER_QUOTAS))
     tier_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TIER_WEIGHTS))
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, min_length=1, max_length=64)
+    stale_after_s: float = Field(DEFAULT_STALE_AFTER_S, ge=1)
+    delivery_timeout_s: float = Field(DEFAULT_DELIVERY_TIMEOUT_S, ge=1)
+    maintenance_interval_s: float = Field(DEFAULT_MAINTENANCE_INTERVAL_S, gt=0, le=3600)
+    health_window_s: float = Field(DEFAULT_HEALTH_WINDOW_S, ge=1)
+    queue_age_alert_s: float = Field(DEFAULT_QUEUE_AGE_ALERT_S, gt=0)
+    top_workspaces: int = Field(DEFAULT_TOP_WORKSPACES, ge=1, le=1000)
+    slack_webhook_url: str | None = None  # None: alerts go to the log only
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("imports", mode="before")
     @classmethod
@@ -177,6 +198,13 @@ class Settings(BaseSettings):
             raise ValueError("FAIRBEAT_CONTROL_QUEUE must not also be a job queue")
         return self
 
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value or None
+
     @field_validator("tier_quotas")
     @classmethod
     def _tier_quotas(cls, value: dict[str, int]) -> dict[str, int]:
@@ -190,6 +218,11 @@ class Settings(BaseSettings):
         if any(not MIN_WEIGHT <= w <= MAX_WEIGHT for w in value.values()):
             raise ValueError(f"weights must lie within [{MIN_WEIGHT}, {MAX_WEIGHT}]")
         return value
+
+    @property
+    def heartbeat_every_s(self) -> float:
+        """How often a running job's lock is refreshed: thrice per stale cutoff."""
+        return max(0.5, self.stale_after_s / 3)
 
     @property
     def broker(self) -> str:

@@ -107,3 +107,39 @@ def test_status_reports_counts_and_the_oldest_due_age(live: Fleet) -> None:
     assert status["by_status"]["SUCCEEDED"] >= 1
     assert status["workspaces"]["acme"]["SUCCEEDED"] >= 1
     assert "oldest_due_age_s" in status
+
+
+def test_flower_runs_against_the_app_and_sees_the_worker(live: Fleet) -> None:
+    import base64
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasks", "flower", f"--port={port}",
+         "--address=127.0.0.1", "--basic-auth=ops:test-secret"],
+        env=live.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/workers?refresh=1",
+            headers={"Authorization": "Basic " + base64.b64encode(b"ops:test-secret").decode()},
+        )
+
+        def workers() -> dict[str, Any] | None:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    found: dict[str, Any] = json.loads(response.read())
+                    return found or None
+            except OSError:
+                return None
+
+        seen = wait_for(workers, "Flower to list the worker")
+        assert any(name.startswith("celery@") for name in seen)
+    finally:
+        flower.terminate()
+        flower.wait(timeout=30)

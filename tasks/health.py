@@ -1,0 +1,42 @@
+"""The health snapshot: what `fairbeat status`, maintenance and the exporter report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from scheduling.health import figures
+from scheduling.jobstate import JobStatus
+from store import health, jobs
+from tasks.runtime import Runtime
+
+
+def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
+    settings = rt.settings
+    window = settings.health_window_s
+    with rt.engine.connect() as conn:
+        by_status = {s.value: 0 for s in JobStatus} | jobs.count_by_status(conn)
+        workspaces = jobs.count_by_workspace(conn)
+        counted = health.counts(conn, now, window, settings.stale_after_s)
+        observed = health.observations(conn, now, window)
+    fig = figures(observed, settings.top_workspaces)
+    oldest = counted.oldest_due_run_at
+    return {
+        "at": now.isoformat(),
+        "window_s": window,
+        "by_status": by_status,
+        "workspaces": workspaces,
+        "due_pending": counted.due_pending,
+        "oldest_due_age_s": round((now - oldest).total_seconds(), 3) if oldest else None,
+        "queue_age_p95_s": fig.queue_age_p95_s,
+        "queue_age_p95_s_by_workspace": fig.queue_age_p95_by_workspace,
+        "running": counted.running,
+        "in_flight": by_status[JobStatus.CLAIMED.value] + by_status[JobStatus.RUNNING.value],
+        "stale_runs": counted.stale_runs,
+        "stale_locks": counted.stale_locks,
+        "failure_rate": fig.failure_rate,
+        "duplicate_signal": sum(counted.duplicates.values()),
+        "duplicates_by_reason": counted.duplicates,
+        "top_workspace": fig.top_workspace,
+        "top_workspace_share": fig.top_workspace_share,
+    }

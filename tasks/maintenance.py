@@ -1,0 +1,146 @@
+"""``fairbeat.maintenance``: keep the queue live, and say how it is doing.
+
+Every minute (beat): mark silent runs STALE, return silent RUNNING jobs to
+PENDING (or FAILED on their last attempt), send claims no worker started
+again, store a health snapshot, and fire or resolve alerts. One run per
+interval (the function_run window key); each step's counts go in its report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Celery, Task, shared_task
+
+from scheduling.alerts import QUEUE_AGE_BREACH, STALE_RUN, AlertAction, Condition, alert_actions
+from scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
+from store import alerts, health, recovery, runs
+from store.db import autocommit
+from tasks.alerting import sink_for
+from tasks.health import snapshot
+from tasks.runtime import Runtime, runtime_of
+
+log = logging.getLogger("fairbeat.maintenance")
+
+
+def recover_jobs(rt: Runtime, now: datetime) -> dict[str, int]:
+    settings = rt.settings
+    silent_before = now - timedelta(seconds=settings.stale_after_s)
+    counts: dict[str, int] = {}
+    with rt.engine.connect() as conn:
+        silent = recovery.silent_running(conn, silent_before)
+    for job in silent:
+        decision = recover_running(attempts=job.attempts, max_attempts=job.max_attempts)
+        error = (
+            f"{decision.reason_code}: no heartbeat from {job.locked_by} "
+            f"for {settings.stale_after_s:g} s (worker lost)"
+        )
+        with autocommit(rt.engine) as conn:
+            moved = recovery.recover(conn, job, decision.to_status, silent_before, now, error)
+        if moved:
+            counts[decision.reason_code] = counts.get(decision.reason_code, 0) + 1
+            log.warning(
+                "recovered job %s", job.job_id,
+                extra={"action": "maintenance.recovered", "job_id": job.job_id,
+                       "workspace_id": job.workspace_id, "reason_code": decision.reason_code},
+            )  # fmt: skip
+    claimed_before = now - timedelta(seconds=settings.delivery_timeout_s)
+    with rt.engine.begin() as conn:
+        requeued = recovery.requeue_undelivered(conn, claimed_before)
+    if requeued:
+        counts[REQUEUED_UNDELIVERED] = len(requeued)
+        log.warning(
+            "requeued %d undelivered claims", len(requeued),
+            extra={"action": "maintenance.requeued", "job_ids": requeued[:50]},
+        )  # fmt: skip
+    return counts
+
+
+def mark_stale_runs(rt: Runtime, now: datetime) -> list[dict[str, Any]]:
+    before = now - timedelta(seconds=rt.settings.stale_after_s)
+    with rt.engine.begin() as conn:
+        stale = runs.mark_stale(conn, before, now)
+    for run in stale:
+        log.error(
+            "run %s of %s went stale", run["id"], run["function"],
+            extra={"action": "maintenance.stale_run", "run_id": run["id"],
+                   "function": run["function"], "fence": run["fence"]},
+        )  # fmt: skip
+    return stale
+
+
+def evaluate_alerts(
+    rt: Runtime, now: datetime, health_now: dict[str, Any], stale: int
+) -> list[str]:
+    limit = rt.settings.queue_age_alert_s
+    p95 = health_now["queue_age_p95_s"]
+    conditions = [
+        Condition(STALE_RUN, stale > 0, {"stale_runs": stale}),
+        Condition(QUEUE_AGE_BREACH, p95 is not None and p95 > limit,
+                  {"queue_age_p95_s": p95, "limit_s": limit}),
+    ]  # fmt: skip
+    with rt.engine.connect() as conn:
+        open_kinds = alerts.open_kinds(conn)
+    sink = sink_for(rt.settings.slack_webhook_url)
+    done = []
+    for action in alert_actions(conditions, open_kinds):
+        episode = _record(rt, action, now)
+        if episode is None:
+            continue  # another maintenance run got there first
+        error = sink.send(action, episode)
+        done.append(
+            f"{action.action} {action.kind}" + (f" (delivery failed: {error})" if error else "")
+        )
+    return done
+
+
+def _record(rt: Runtime, action: AlertAction, now: datetime) -> str | None:
+    with rt.engine.begin() as conn:
+        if action.action == "FIRE":
+            return alerts.open_episode(conn, action.kind, now, dict(action.evidence))
+        return alerts.close_episode(conn, action.kind, now)
+
+
+def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any]:
+    rt = runtime_of(app)
+    started = time.monotonic()
+    now = rt.now()
+    key = window_key or f"m:{math.floor(now.timestamp() / rt.settings.maintenance_interval_s)}"
+    with rt.engine.begin() as conn:
+        fence = runs.max_fence(conn, "maintenance") + 1
+        run_id = runs.begin(conn, "maintenance", key, fence, now)
+    if run_id is None:
+        return {"skipped": "WINDOW_ALREADY_RAN"}
+    report: dict[str, Any] = {}
+    status = runs.FAILED
+    try:
+        stale = mark_stale_runs(rt, now)
+        report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
+        report["recovered"] = recover_jobs(rt, now)
+        figures = snapshot(rt, now)
+        with rt.engine.begin() as conn:
+            health.save_snapshot(conn, now, figures)
+        report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
+        report["alerts"] = evaluate_alerts(rt, now, figures, len(stale))
+        status = runs.SUCCEEDED
+    finally:
+        report["duration_s"] = round(time.monotonic() - started, 4)
+        with rt.engine.begin() as conn:
+            runs.finish(conn, run_id, fence, rt.now(), report, status)
+        log.info("maintenance", extra={"action": "maintenance.run", **report})
+    return report
+
+
+HEALTH_IN_REPORT = (
+    "due_pending", "oldest_due_age_s", "queue_age_p95_s", "running", "stale_locks",
+    "failure_rate", "duplicate_signal", "top_workspace_share",
+)  # fmt: skip
+
+
+@shared_task(name="fairbeat.maintenance", bind=True)
+def maintenance(self: Task) -> dict[str, Any]:  # type: ignore[type-arg]
+    return run_maintenance(self.app)
