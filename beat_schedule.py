@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from celery.schedules import crontab
+
 if TYPE_CHECKING:
     from tasks.settings import Settings
 
@@ -16,6 +18,12 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     interval = settings.dispatch_interval_s
     maintenance = settings.maintenance_interval_s
     return {
+        "fairbeat.gate": {
+            "task": "fairbeat.gate",
+            # On the quarter hour (or the configured window), for the window just ended.
+            "schedule": crontab(minute=f"*/{max(1, settings.gate_window_s // 60)}"),
+            "options": {"queue": settings.control_queue, "expires": settings.gate_window_s},
+        },
         "fairbeat.maintenance": {
             "task": "fairbeat.maintenance",
             "schedule": maintenance,

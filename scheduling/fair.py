@@ -27,8 +27,11 @@ from typing import Any
 from scheduling.reasons import (
     CLAIM_BATCH,
     GLOBAL_CAPACITY,
+    GUARDRAIL_STEP_DOWN,
     LADDER_UNAVAILABLE,
     PARTITION_CAP,
+    RATE_LIMITED,
+    RECLAIMED,
     WORKSPACE_PAUSED,
     WORKSPACE_QUOTA,
 )
@@ -49,6 +52,7 @@ class WorkspaceDemand:
     weight: float = 1.0
     paused: bool = False
     ladder_fallback: bool = False
+    rate_allowance: int | None = None  # starts its rate limit allows now; None: no limit
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class FairPlan:
     unclaimed: Mapping[str, int]  # reason code -> due jobs left
     reason_code: str
     evidence: Mapping[str, Any]
+    borrowed: Mapping[str, int] = field(default_factory=dict)  # above quota, capacity idle
 
 
 @dataclass
@@ -74,20 +79,29 @@ class _Entry:
     allowance: int
     deficit: float
     taken: int = 0
+    quota_held: int = 0  # due jobs held only by the quota: what borrowing may take
 
 
-def _allowance(d: WorkspaceDemand, cap: int, unclaimed: dict[str, int]) -> int:
-    """How many this workspace may take, counting the rest under their reasons."""
+def _allowance(d: WorkspaceDemand, cap: int, unclaimed: dict[str, int]) -> tuple[int, int]:
+    """(how many this workspace may take, how many only its quota holds back),
+    counting the rest under their reasons."""
     seen = min(d.due, cap)
     if d.due > cap:
         unclaimed[PARTITION_CAP] += d.due - cap
     if d.paused:
         unclaimed[WORKSPACE_PAUSED] += seen
-        return 0
-    allowance = min(seen, max(0, d.quota - d.in_flight))
-    held = LADDER_UNAVAILABLE if d.ladder_fallback else WORKSPACE_QUOTA
-    unclaimed[held] += seen - allowance
-    return allowance
+        return 0, 0
+    rate = seen if d.rate_allowance is None else min(seen, max(0, d.rate_allowance))
+    unclaimed[RATE_LIMITED] += seen - rate
+    allowance = min(rate, max(0, d.quota - d.in_flight))
+    if d.ladder_fallback:
+        held = LADDER_UNAVAILABLE
+    elif d.in_flight > d.quota:
+        held = RECLAIMED  # it is on borrowed slots: they go back first
+    else:
+        held = WORKSPACE_QUOTA
+    unclaimed[held] += rate - allowance
+    return allowance, (rate - allowance if held == WORKSPACE_QUOTA else 0)
 
 
 def _rotation(ids: Sequence[str], state: FairState) -> list[str]:
@@ -140,27 +154,30 @@ def plan_fair(
     partition_cap: int,
     state: FairState,
     quantum: float = 1.0,
+    borrow_limit: int = 0,
+    capacity_reason: str = GLOBAL_CAPACITY,
 ) -> FairPlan:
+    """``borrow_limit`` > 0 lets a workspace at its quota take up to that many more
+    while capacity would otherwise idle. ``capacity_reason`` names what holds jobs
+    back when capacity runs out (GUARDRAIL_STEP_DOWN after a guardrail)."""
     unclaimed = dict.fromkeys(
-        (GLOBAL_CAPACITY, CLAIM_BATCH, WORKSPACE_QUOTA, PARTITION_CAP, WORKSPACE_PAUSED,
-         LADDER_UNAVAILABLE),
+        (GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN, CLAIM_BATCH, WORKSPACE_QUOTA, PARTITION_CAP,
+         WORKSPACE_PAUSED, LADDER_UNAVAILABLE, RATE_LIMITED, RECLAIMED),
         0,
     )  # fmt: skip
     by_id = {d.workspace_id: d for d in demands}
     ids = sorted(by_id)
-    entries = [
-        _Entry(
-            by_id[w],
-            _allowance(by_id[w], partition_cap, unclaimed),
-            state.deficits.get(w, 0.0),
-        )
-        for w in _rotation(ids, state)
-    ]
+    entries = []
+    for w in _rotation(ids, state):
+        allowance, quota_held = _allowance(by_id[w], partition_cap, unclaimed)
+        entries.append(_Entry(by_id[w], allowance, state.deficits.get(w, 0.0), 0, quota_held))
     free_capacity = max(0, capacity - in_flight_total)
     room = min(batch, free_capacity)
     order, cut = _run_rounds(entries, room, quantum, state.cursor if state.resume else None)
     left = sum(e.allowance - e.taken for e in entries)
-    unclaimed[GLOBAL_CAPACITY if free_capacity <= batch else CLAIM_BATCH] += left
+    unclaimed[capacity_reason if free_capacity <= batch else CLAIM_BATCH] += left
+    borrowed = _borrow(entries, room - len(order), borrow_limit, order)
+    unclaimed[WORKSPACE_QUOTA] -= sum(borrowed.values())
     allocations = {e.demand.workspace_id: e.taken for e in entries if e.taken}
     return FairPlan(
         allocations=allocations,
@@ -168,6 +185,7 @@ def plan_fair(
         state=_next_state(entries, quantum, cut or state),
         unclaimed={reason: n for reason, n in unclaimed.items() if n},
         reason_code=_reason(demands, order),
+        borrowed=borrowed,
         evidence={
             "capacity": capacity,
             "in_flight": in_flight_total,
@@ -177,6 +195,25 @@ def plan_fair(
             "cursor_before": state.cursor,
         },
     )
+
+
+def _borrow(entries: list[_Entry], room: int, limit: int, order: list[str]) -> dict[str, int]:
+    """Work conserving: slots no one else could use go to workspaces held only by
+    quota, up to ``limit`` above it each, in the same rotation. Every other
+    workspace's demand was met already, or there would be no room left."""
+    borrowed: dict[str, int] = {}
+    for entry in entries:
+        if room <= 0 or limit <= 0:
+            break
+        d = entry.demand
+        already = max(0, d.in_flight + entry.taken - d.quota)
+        take = min(entry.quota_held, limit - already, room)
+        if take > 0:
+            entry.taken += take
+            room -= take
+            order.extend([d.workspace_id] * take)
+            borrowed[d.workspace_id] = take
+    return borrowed
 
 
 def _next_state(entries: list[_Entry], quantum: float, where: FairState) -> FairState:

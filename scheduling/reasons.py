@@ -16,6 +16,10 @@ LADDER_UNAVAILABLE = "LADDER_UNAVAILABLE"  # held at base quota because Redis co
 GUARDRAIL_STEP_DOWN = "GUARDRAIL_STEP_DOWN"  # capacity was stepped down by a guardrail
 RATE_LIMITED = "RATE_LIMITED"  # the workspace's start rate limit is reached
 LOST_CLAIM = "LOST_CLAIM"  # planned, but another claimer took the row first
+RECLAIMED = "RECLAIMED"  # held: the workspace is over its quota on borrowed slots
+
+# Not a backpressure reason: claims above a workspace's quota while capacity idled.
+BORROWED = "BORROWED"
 
 BACKPRESSURE = (
     GLOBAL_CAPACITY,
@@ -27,6 +31,7 @@ BACKPRESSURE = (
     GUARDRAIL_STEP_DOWN,
     RATE_LIMITED,
     LOST_CLAIM,
+    RECLAIMED,
 )
 
 # Where a workspace's quota came from.

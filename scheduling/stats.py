@@ -24,3 +24,13 @@ def jain_index(allocations: Sequence[float]) -> float | None:
     if squares == 0:
         return 1.0
     return total * total / (len(allocations) * squares)
+
+
+def peak_concurrency(intervals: Sequence[tuple[float, float]]) -> int:
+    """The most intervals (start, end) open at one instant; an end frees before a start."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    open_now = peak = 0
+    for _, delta in events:
+        open_now += delta
+        peak = max(peak, open_now)
+    return peak

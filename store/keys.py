@@ -51,3 +51,35 @@ class Keys:
     @property
     def quota_pins(self) -> str:
         return self._k("quota", "pin")
+
+    # The gate: per-workspace state, and the last window written (the compare).
+    @property
+    def gate_state(self) -> str:
+        return self._k("gate", "state")
+
+    @property
+    def gate_window(self) -> str:
+        return self._k("gate", "window")
+
+    @property
+    def promotion(self) -> str:
+        return self._k("gate", "promotion")
+
+    # Autoscale: its carried state, and the operator's override.
+    @property
+    def autoscale_state(self) -> str:
+        return self._k("autoscale", "state")
+
+    @property
+    def capacity_override(self) -> str:
+        return self._k("capacity", "override")
+
+    # Rate limits: each workspace's theoretical arrival time (GCRA).
+    @property
+    def rate_tat(self) -> str:
+        return self._k("rate", "tat")
+
+    # The health figures maintenance saw last: the autoscaler's guardrail signals.
+    @property
+    def health_signals(self) -> str:
+        return self._k("health", "signals")

@@ -203,7 +203,40 @@ class Workspace(Base):
     high_quota_enabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     weight: Mapped[float] = mapped_column(Float, server_default=text("1.0"))
     paused: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Jobs started per second; None: the tier's limit (FAIRBEAT_TIER_RATE_LIMITS).
+    rate_limit_per_s: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+
+
+class GateDecision(Base):
+    """One row per workspace per evaluated window: the verdict and its evidence."""
+
+    __tablename__ = "gate_decision"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    window: Mapped[str] = mapped_column(String(40))
+    workspace_id: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX))
+    from_quota: Mapped[int]
+    to_quota: Mapped[int]
+    reason_code: Mapped[str] = mapped_column(String(40))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decided_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("window", "workspace_id"),)
+
+
+class OperatorAction(Base):
+    """Who changed what, when and why: capacity pins, quota pins, the promotion switch."""
+
+    __tablename__ = "operator_action"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(WORKSPACE_ID_MAX))
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    why: Mapped[str] = mapped_column(Text)
 
 
 # Typed handles on the tables for Core queries.
@@ -214,3 +247,5 @@ function_run_table = cast(Table, FunctionRun.__table__)
 workspace_table = cast(Table, Workspace.__table__)
 health_snapshot_table = cast(Table, HealthSnapshot.__table__)
 alert_table = cast(Table, Alert.__table__)
+gate_decision_table = cast(Table, GateDecision.__table__)
+operator_action_table = cast(Table, OperatorAction.__table__)

@@ -87,6 +87,7 @@ class WorkspaceProfile:
     weight: float = 1.0
     paused: bool = False
     high_quota_enabled: bool = False
+    rate_limit_per_s: float | None = None
 
 
 def due_by_workspace(conn: Connection, now: datetime, limit: int) -> dict[str, int]:
@@ -116,12 +117,15 @@ def profiles(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, Worksp
     ws = workspace_table
     for chunk in _chunks(ids):
         rows = conn.execute(
-            select(ws.c.id, ws.c.tier, ws.c.weight, ws.c.paused, ws.c.high_quota_enabled).where(
-                ws.c.id.in_(chunk)
-            )
-        ).all()
+            select(
+                ws.c.id, ws.c.tier, ws.c.weight, ws.c.paused, ws.c.high_quota_enabled,
+                ws.c.rate_limit_per_s,
+            ).where(ws.c.id.in_(chunk))
+        ).all()  # fmt: skip
         for r in rows:
-            out[r.id] = WorkspaceProfile(r.tier, r.weight, r.paused, r.high_quota_enabled)
+            out[r.id] = WorkspaceProfile(
+                r.tier, r.weight, r.paused, r.high_quota_enabled, r.rate_limit_per_s
+            )
     return out
 
 

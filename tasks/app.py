@@ -10,7 +10,7 @@ from tasks import logs
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 
-FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run", "tasks.maintenance"]
+FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run", "tasks.maintenance", "tasks.gate"]
 
 
 def _queue(name: str) -> Queue:

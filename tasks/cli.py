@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from scheduling.jobstate import JobStatus
 from store import alerts, migrate, workspaces
 from store.selection import WorkspaceProfile
-from tasks import app
+from tasks import app, controls
 from tasks.api import enqueue as enqueue_job
 from tasks.embedded import run_up
 from tasks.errors import EnqueueError, WorkspaceBacklogFull
@@ -175,7 +175,7 @@ workspace_cli = typer.Typer(no_args_is_help=True, help="Pause, resume and tune a
 cli.add_typer(workspace_cli, name="workspace")
 
 
-WORKSPACE_FIELDS = ("id", "tier", "weight", "paused", "high_quota_enabled")
+WORKSPACE_FIELDS = ("id", "tier", "weight", "paused", "high_quota_enabled", "rate_limit_per_s")
 
 
 def _show_workspace(row: dict[str, Any], as_json: bool) -> None:
@@ -215,13 +215,18 @@ def workspace_set(
     high_quota: Annotated[
         bool | None, typer.Option("--high-quota/--no-high-quota", help="On the quota ladder.")
     ] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(min=0, help="Jobs started per second; 0: the tier's.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Set WORKSPACE's tier, weight or quota-ladder flag."""
+    """Set WORKSPACE's tier, weight, quota-ladder flag or start rate limit."""
     settings = runtime_of(app).settings
     if tier is not None and tier not in settings.tier_quotas:
         raise _fail(f"unknown tier {tier!r}; known: {', '.join(sorted(settings.tier_quotas))}")
-    values = {"tier": tier, "weight": weight, "high_quota_enabled": high_quota}
+    values: dict[str, Any] = {"tier": tier, "weight": weight, "high_quota_enabled": high_quota}
+    if rate_limit is not None:
+        values["rate_limit_per_s"] = rate_limit or None
     _set_workspace(workspace, as_json, **{k: v for k, v in values.items() if v is not None})
 
 
@@ -252,6 +257,35 @@ def exporter_cmd(
         thread.join()
     except KeyboardInterrupt:
         server.shutdown()
+
+
+cli.add_typer(controls.capacity_cli, name="capacity")
+cli.add_typer(controls.ladder_cli, name="ladder")
+cli.add_typer(controls.gate_cli, name="gate")
+
+
+@cli.command("simulate")
+def simulate_cmd(
+    minutes: Annotated[int, typer.Option(min=15, help="Simulated minutes.")] = 120,
+    seed: Annotated[int, typer.Option(help="Same seed, same result.")] = 7,
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of the run here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Drive the real scheduling policies over a synthetic workload (deterministic)."""
+    from scheduling.simulation import Scenario, simulate
+
+    result = simulate(Scenario(minutes=minutes, seed=seed))
+    if plot:
+        from tasks.plot import plot_simulation
+
+        plot_simulation(result, plot)
+    data = result.to_dict()
+    if as_json:
+        _emit(data)
+        return
+    console.print(data["summary"])
+    if plot:
+        console.print(f"plot written to {plot}")
 
 
 def main() -> None:

@@ -19,12 +19,13 @@ from typing import Any
 from celery import Celery, Task, shared_task
 from redis import RedisError
 
+from scheduling.autoscale import CapacityDecision
 from scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from scheduling.reasons import LOST_CLAIM
 from scheduling.routing import route
 from store import jobs, runs, selection
 from store.db import autocommit
-from tasks import quotas
+from tasks import capacity, pool, quotas
 from tasks.kick import KICK
 from tasks.runtime import Runtime, runtime_of
 
@@ -73,6 +74,9 @@ class PlannedTick:
     plan: FairPlan
     ladder_ok: bool
     started: float  # monotonic
+    capacity: CapacityDecision
+    autoscale_state: dict[str, Any]
+    rate_limits: dict[str, float]
 
 
 class Dispatcher:
@@ -177,30 +181,54 @@ class Dispatcher:
             due = selection.due_by_workspace(conn, now, cap + 1)
             in_flight = selection.in_flight_by_workspace(conn)
             profiles = selection.profiles(conn, due)
-        demands, ladder_ok = self._demands(due, in_flight, profiles, redis_ok)
+        total_in_flight = sum(in_flight.values())
+        decision, state = capacity.decide(
+            self.rt, now.timestamp(), len(due), sum(due.values()), total_in_flight, redis_ok
+        )
+        limits = {w: r for w in due if (r := capacity.rate_limit_of(self.rt, profiles[w]))}
+        rates = capacity.rate_allowances(self.rt, limits, now.timestamp())
+        demands, ladder_ok = self._demands(due, in_flight, profiles, rates, redis_ok)
         plan = plan_fair(
             demands,
-            capacity=self.settings.global_capacity,
-            in_flight_total=sum(in_flight.values()),
+            capacity=decision.capacity,
+            in_flight_total=total_in_flight,
             batch=self.settings.claim_batch,
             partition_cap=cap,
             state=self._fair_state(redis_ok),
+            borrow_limit=self.settings.borrow_limit,
+            capacity_reason=capacity.held_by(decision, state),
         )
-        return PlannedTick(now, sum(due.values()), plan, ladder_ok, started)
+        return PlannedTick(now, sum(due.values()), plan, ladder_ok, started, decision, state,
+                           limits)  # fmt: skip
 
     def carry_out(
         self, planned: PlannedTick, fence: int, redis_ok: bool, run_id: int | None
     ) -> dict[str, Any]:
-        """Claim the plan (fenced by the run), send the claims, keep the fair-share state."""
+        """Claim the plan (fenced by the run), send the claims, keep the carried state."""
         plan = planned.plan
         with self.rt.engine.begin() as conn:
             run = (run_id, fence) if run_id is not None else None
             claims = selection.claim_planned(conn, planned.now, plan.allocations, run)
         sent, released = fan_out(self.app, fair_order(claims, plan.order))
-        if redis_ok:
+        claimed: dict[str, int] = defaultdict(int)
+        for claim in claims:
+            claimed[claim.workspace_id] += 1
+        now_s = planned.now.timestamp()
+        planned_n = sum(plan.allocations.values())
+        if redis_ok and (run_id is None or claims or planned_n == 0):
             self._save_fair_state(fence, plan.state)
+            capacity.save(self.rt, planned.capacity, planned.autoscale_state, now_s, planned_n,
+                          planned_n - len(claims))  # fmt: skip
+        capacity.consume_rates(self.rt, planned.rate_limits, claimed, now_s)
+        changed = planned.capacity.capacity != planned.autoscale_state.get("capacity")
+        if self.settings.autoscale_apply_pool and changed:
+            pool.apply_capacity(self.app, planned.capacity.capacity)
         report = _tick_report(plan, claims, sent, released, planned.ladder_ok, redis_ok)
         report["selected"] = planned.selected
+        report["capacity"] = planned.capacity.capacity
+        report["capacity_reason"] = planned.capacity.reason_code
+        report["desired_workers"] = planned.capacity.desired_workers
+        report["borrowed"] = dict(plan.borrowed)
         report["duration_s"] = round(time.monotonic() - planned.started, 4)
         log.info("dispatch tick", extra={"action": "dispatch.tick", **report})
         return report
@@ -210,6 +238,7 @@ class Dispatcher:
         due: dict[str, int],
         in_flight: dict[str, int],
         profiles: dict[str, selection.WorkspaceProfile],
+        rates: dict[str, int],
         redis_ok: bool,
     ) -> tuple[list[WorkspaceDemand], bool]:
         resolved = quotas.resolve(self.rt, profiles, due, redis_ok)
@@ -222,6 +251,7 @@ class Dispatcher:
                 weight=resolved.weights[workspace],
                 paused=profiles[workspace].paused,
                 ladder_fallback=resolved.quotas[workspace].ladder_fallback,
+                rate_allowance=rates.get(workspace),
             )
             for workspace, n in due.items()
         ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from redis import RedisError
 from sqlalchemy import select
 
 from store import selection
@@ -64,6 +65,13 @@ class LedgerCounters:
             self.recovered.update(report.get("recovered", {}))
 
 
+def _autoscale_state(rt: Runtime) -> dict[str, Any]:
+    try:
+        return rt.control.autoscale_state()
+    except RedisError:
+        return {}
+
+
 def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=math.nan if value is None else value)
 
@@ -105,11 +113,12 @@ class FairbeatCollector(Collector):
                      snap["failure_rate"])  # fmt: skip
         yield _gauge("fairbeat_duplicate_signal", "Duplicate deliveries and effects in the window.",
                      snap["duplicate_signal"])  # fmt: skip
-        capacity = rt.settings.global_capacity
-        yield _gauge("fairbeat_capacity", "Global in-flight capacity.", capacity)
+        state = _autoscale_state(rt)
+        capacity = state.get("capacity") or rt.settings.global_capacity
         slots = IN_FLIGHT_PER_SLOT * rt.settings.worker_concurrency
+        yield _gauge("fairbeat_capacity", "Global in-flight capacity.", capacity)
         yield _gauge("fairbeat_desired_workers", "Worker processes the capacity calls for.",
-                     math.ceil(capacity / slots))  # fmt: skip
+                     state.get("desired_workers") or math.ceil(capacity / slots))  # fmt: skip
         yield from self._per_workspace(snap)
         yield from self._counters()
 
@@ -125,6 +134,13 @@ class FairbeatCollector(Collector):
                                    labels=["workspace"])  # fmt: skip
         quota = GaugeMetricFamily("fairbeat_workspace_quota", "In-flight quota per workspace.",
                                   labels=["workspace", "source"])  # fmt: skip
+        rung = GaugeMetricFamily("fairbeat_workspace_rung",
+                                 "Quota-ladder rung per workspace (-1: tier base).",
+                                 labels=["workspace"])  # fmt: skip
+        try:
+            rungs = {w: s.rung for w, s in self.rt.control.gate_states(top).items()}
+        except RedisError:
+            rungs = {}
         rest = Counter[str]()
         for workspace, counts in workspaces.items():
             pending = counts.get("PENDING", 0)
@@ -134,11 +150,13 @@ class FairbeatCollector(Collector):
                 flight.add_metric([workspace], in_flight)
                 decision = resolved.quotas[workspace]
                 quota.add_metric([workspace, decision.reason_code], decision.quota)
+                if workspace in rungs:
+                    rung.add_metric([workspace], rungs[workspace])
             else:
                 rest.update({"pending": pending, "in_flight": in_flight})
         waiting.add_metric([OTHER], rest["pending"])
         flight.add_metric([OTHER], rest["in_flight"])
-        yield from (waiting, flight, quota)
+        yield from (waiting, flight, quota, rung)
 
     def _counters(self) -> Iterator[Metric]:
         totals = self.ledger.totals

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task, shared_task
+from redis import RedisError
 
 from scheduling.alerts import QUEUE_AGE_BREACH, STALE_RUN, AlertAction, Condition, alert_actions
 from scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
@@ -105,6 +106,16 @@ def _record(rt: Runtime, action: AlertAction, now: datetime) -> str | None:
         return alerts.close_episode(conn, action.kind, now)
 
 
+def _publish_signals(rt: Runtime, figures: dict[str, Any]) -> None:
+    """Hand the autoscaler its guardrail signals; without Redis it holds capacity fixed."""
+    try:
+        rt.control.save_health_signals(
+            {"failure_rate": figures["failure_rate"], "queue_age_p95_s": figures["queue_age_p95_s"]}
+        )
+    except RedisError:
+        log.warning("health signals not published", extra={"action": "maintenance.no_redis"})
+
+
 def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any]:
     rt = runtime_of(app)
     started = time.monotonic()
@@ -125,6 +136,7 @@ def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any
         with rt.engine.begin() as conn:
             health.save_snapshot(conn, now, figures)
         report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
+        _publish_signals(rt, figures)
         report["alerts"] = evaluate_alerts(rt, now, figures, len(stale))
         status = runs.SUCCEEDED
     finally:

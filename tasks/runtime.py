@@ -10,6 +10,7 @@ import redis
 from sqlalchemy import Engine
 
 from scheduling.retry import RetryPolicy
+from store.control import ControlState
 from store.db import make_engine
 from store.keys import Keys
 from store.live import LiveState
@@ -33,12 +34,14 @@ class Runtime:
         self.settings = settings
         self._engine: Engine | None = None
         self._live: LiveState | None = None
+        self._control: ControlState | None = None
         self._pid = 0
 
     def _after_fork(self) -> None:
         if self._pid != os.getpid():
             self._engine = None
             self._live = None
+            self._control = None
             self._pid = os.getpid()
 
     @property
@@ -60,6 +63,14 @@ class Runtime:
             )
             self._live = LiveState(client, Keys(self.settings.redis_prefix))
         return self._live
+
+    @property
+    def control(self) -> ControlState:
+        """Control-loop state in Redis (ladder, overrides); calls raise redis.RedisError."""
+        if self._control is None or self._pid != os.getpid():
+            live = self.live
+            self._control = ControlState(live.client, live.keys)
+        return self._control
 
     @property
     def retry_policy(self) -> RetryPolicy:

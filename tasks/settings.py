@@ -79,6 +79,13 @@ DEFAULT_MAINTENANCE_INTERVAL_S = 60.0
 DEFAULT_HEALTH_WINDOW_S = 900.0
 # As locked by the design: the queue-age p95 breaches at 5 minutes.
 DEFAULT_QUEUE_AGE_ALERT_S = 300.0
+# Autoscale bounds: capacity grows by this per active workspace, within [min, max].
+DEFAULT_CAPACITY_MIN = 8
+DEFAULT_CAPACITY_MAX = 512
+DEFAULT_CAPACITY_PER_WORKSPACE = 16
+# As locked by the design: the quota ladder 64 -> 100, 15-minute gate windows.
+DEFAULT_QUOTA_LADDER = (64, 100)
+DEFAULT_GATE_WINDOW_S = 900
 # Per-workspace figures and metrics name at most this many workspaces; the rest
 # are summed under "other", so label cardinality stays bounded.
 DEFAULT_TOP_WORKSPACES = 10
@@ -154,6 +161,21 @@ class Settings(BaseSettings):
     top_workspaces: int = Field(DEFAULT_TOP_WORKSPACES, ge=1, le=1000)
     slack_webhook_url: str | None = None  # None: alerts go to the log only
     log_format: Literal["json", "text"] = "json"
+    autoscale_enabled: bool = True  # False: capacity stays at FAIRBEAT_GLOBAL_CAPACITY
+    capacity_min: int = Field(DEFAULT_CAPACITY_MIN, ge=1)
+    capacity_max: int = Field(DEFAULT_CAPACITY_MAX, ge=1)
+    capacity_per_workspace: int = Field(DEFAULT_CAPACITY_PER_WORKSPACE, ge=1)
+    autoscale_cooldown_s: float = Field(60.0, ge=0)
+    error_rate_limit: float = Field(0.05, ge=0, le=1)
+    contention_limit: float = Field(0.2, ge=0, le=1)
+    # Optionally resize running workers' pools (celery worker --autoscale) to the
+    # desired worker count, through Celery's remote control.
+    autoscale_apply_pool: bool = False
+    quota_ladder: tuple[int, ...] = DEFAULT_QUOTA_LADDER
+    promotion_enabled: bool = True  # the operator switch in Redis can also turn it off
+    gate_window_s: int = Field(DEFAULT_GATE_WINDOW_S, ge=60, le=3600)
+    tier_rate_limits: dict[str, float] = Field(default_factory=dict)  # starts/s; none: no limit
+    borrow_limit: int = Field(0, ge=0, le=10_000)  # 0: no borrowing
 
     @field_validator("imports", mode="before")
     @classmethod
@@ -218,6 +240,26 @@ class Settings(BaseSettings):
         if any(not MIN_WEIGHT <= w <= MAX_WEIGHT for w in value.values()):
             raise ValueError(f"weights must lie within [{MIN_WEIGHT}, {MAX_WEIGHT}]")
         return value
+
+    @field_validator("quota_ladder")
+    @classmethod
+    def _ladder(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or list(value) != sorted(set(value)) or value[0] < 1:
+            raise ValueError("must be rising positive quotas, e.g. [64, 100]")
+        return value
+
+    @field_validator("gate_window_s")
+    @classmethod
+    def _gate_window(cls, value: int) -> int:
+        if value % 60 or 60 % (value // 60):
+            raise ValueError("must be whole minutes dividing an hour (e.g. 300, 900, 1800)")
+        return value
+
+    @model_validator(mode="after")
+    def _capacity_bounds(self) -> Settings:
+        if self.capacity_min > self.capacity_max:
+            raise ValueError("FAIRBEAT_CAPACITY_MIN must not exceed FAIRBEAT_CAPACITY_MAX")
+        return self
 
     @property
     def heartbeat_every_s(self) -> float:

@@ -81,7 +81,7 @@ def test_workspace_commands_pause_resume_and_refuse_an_unknown_tier(live: Fleet)
     assert json.loads(paused.stdout)["paused"] is True
     shown = json.loads(live.run_cli("workspace", "show", "cli-ws", "--json").stdout)
     assert shown == {"id": "cli-ws", "tier": "default", "weight": 1.0, "paused": True,
-                     "high_quota_enabled": False}  # fmt: skip
+                     "high_quota_enabled": False, "rate_limit_per_s": None}  # fmt: skip
     resumed = live.run_cli("workspace", "set", "cli-ws", "--tier", "enterprise", "--high-quota")
     assert resumed.returncode == 0
     assert "tier=enterprise" in resumed.stdout and "high_quota_enabled=True" in resumed.stdout

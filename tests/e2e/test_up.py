@@ -88,3 +88,15 @@ def test_migrate_creates_the_schema_on_a_fresh_sqlite_file(tmp_path: Path) -> No
     assert json.loads(first.stdout) == {"from": None, "to": head}
     assert json.loads(again.stdout) == {"from": head, "to": head}  # idempotent
     assert (tmp_path / "fairbeat.db").exists()
+
+
+def test_simulate_writes_json_and_a_plot(tmp_path: Path) -> None:
+    plot = tmp_path / "sim.png"
+    result = subprocess.run(
+        [fairbeat_cli(), "simulate", "--minutes", "45", "--json", "--plot", str(plot)],
+        cwd=tmp_path, env=fairbeat_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["capacity"] and data["ladder"] and data["summary"]["capacity_reasons"]
+    assert plot.read_bytes().startswith(b"\x89PNG")

@@ -50,7 +50,7 @@ def run_messages(client: redis.Redis, queue: str = "jobs.default") -> list[Any]:
 def test_a_tick_serves_the_small_workspace_next_to_a_hot_backlog(
     make_app: AppFactory, engine: Engine, redis_client: redis.Redis
 ) -> None:
-    app = make_app(global_capacity=8, claim_batch=8, partition_cap=6)
+    app = make_app(autoscale_enabled=False, global_capacity=8, claim_batch=8, partition_cap=6)
     fill(app, "hot", 40)
     fill(app, "small", 2)
     report = Dispatcher(app).tick(fence=0, redis_ok=True)
@@ -68,7 +68,7 @@ def test_a_tick_serves_the_small_workspace_next_to_a_hot_backlog(
 def test_quota_pins_and_the_tier_base_bound_in_flight_jobs(
     make_app: AppFactory, engine: Engine, redis_client: redis.Redis
 ) -> None:
-    app = make_app(global_capacity=100, claim_batch=100, partition_cap=50)
+    app = make_app(autoscale_enabled=False, global_capacity=100, claim_batch=100, partition_cap=50)
     live = runtime_of(app).live
     redis_client.hset(live.keys.quota_pins, "pinned", 3)
     fill(app, "pinned", 10)
@@ -100,6 +100,7 @@ def test_without_redis_high_quota_workspaces_fall_back_to_base(
     from tests.conftest import REDIS_URL
 
     app = make_app(redis_url=DEAD_REDIS, broker_url=REDIS_URL, global_capacity=100,
+                   autoscale_enabled=False,
                    claim_batch=100, partition_cap=50)  # fmt: skip
     rt = runtime_of(app)
     with engine.begin() as conn:
@@ -150,7 +151,11 @@ def test_concurrent_dispatchers_never_claim_or_send_twice(
     make_app: AppFactory, engine: Engine, redis_client: redis.Redis
 ) -> None:
     app = make_app(
-        global_capacity=1000, claim_batch=7, partition_cap=5, tier_quotas={"default": 100}
+        autoscale_enabled=False,
+        global_capacity=1000,
+        claim_batch=7,
+        partition_cap=5,
+        tier_quotas={"default": 100},
     )
     for w in range(6):
         fill(app, f"ws{w}", 20)

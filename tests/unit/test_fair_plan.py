@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,8 @@ from scheduling.reasons import (
     GLOBAL_CAPACITY,
     LADDER_UNAVAILABLE,
     PARTITION_CAP,
+    RATE_LIMITED,
+    RECLAIMED,
     WORKSPACE_PAUSED,
     WORKSPACE_QUOTA,
 )
@@ -29,6 +32,7 @@ demands = st.lists(
         weight=st.sampled_from([0.5, 1.0, 2.0, 4.0]),
         paused=st.booleans(),
         ladder_fallback=st.booleans(),
+        rate_allowance=st.none() | st.integers(0, 20),
     ),
     max_size=12,
     unique_by=lambda d: d.workspace_id,
@@ -45,21 +49,26 @@ limits = st.fixed_dictionaries(
         "in_flight_total": st.integers(0, 200),
         "batch": st.integers(1, 50),
         "partition_cap": st.integers(1, 30),
+        "borrow_limit": st.sampled_from([0, 0, 4, 16]),
     }
 )
+Limits = dict[str, Any]
 
 
 @given(demands, states, limits)
 def test_never_over_quota_cap_capacity_or_batch(
-    ds: list[WorkspaceDemand], state: FairState, lim: dict[str, int]
+    ds: list[WorkspaceDemand], state: FairState, lim: Limits
 ) -> None:
     plan = plan_fair(ds, state=state, **lim)
     by_id = {d.workspace_id: d for d in ds}
     for workspace, n in plan.allocations.items():
         d = by_id[workspace]
         assert 0 < n <= min(d.due, lim["partition_cap"])
-        assert d.in_flight + n <= d.quota
+        assert d.rate_allowance is None or n <= d.rate_allowance
         assert not d.paused
+        above = plan.borrowed.get(workspace, 0)
+        assert d.in_flight + n - above <= d.quota  # beyond quota only what it borrowed
+        assert above <= lim["borrow_limit"]
     total = sum(plan.allocations.values())
     assert total <= lim["batch"]
     assert total <= max(0, lim["capacity"] - lim["in_flight_total"])
@@ -68,7 +77,7 @@ def test_never_over_quota_cap_capacity_or_batch(
 
 @given(demands, states, limits)
 def test_every_due_job_is_claimed_or_explained(
-    ds: list[WorkspaceDemand], state: FairState, lim: dict[str, int]
+    ds: list[WorkspaceDemand], state: FairState, lim: Limits
 ) -> None:
     plan = plan_fair(ds, state=state, **lim)
     assert sum(plan.allocations.values()) + sum(plan.unclaimed.values()) == sum(d.due for d in ds)
@@ -77,7 +86,7 @@ def test_every_due_job_is_claimed_or_explained(
 
 @given(demands, states, limits)
 def test_work_conserving_within_a_tick(
-    ds: list[WorkspaceDemand], state: FairState, lim: dict[str, int]
+    ds: list[WorkspaceDemand], state: FairState, lim: Limits
 ) -> None:
     # Left capacity or batch unused only when no workspace could take more.
     plan = plan_fair(ds, state=state, **lim)
@@ -89,7 +98,7 @@ def test_work_conserving_within_a_tick(
 
 @given(demands, states, limits, st.randoms())
 def test_deterministic_whatever_the_input_order(
-    ds: list[WorkspaceDemand], state: FairState, lim: dict[str, int], rnd: object
+    ds: list[WorkspaceDemand], state: FairState, lim: Limits, rnd: object
 ) -> None:
     shuffled = list(ds)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
@@ -181,3 +190,34 @@ def test_nothing_due() -> None:
     plan = plan_fair([], capacity=10, in_flight_total=0, batch=5, partition_cap=5,
                      state=FairState())  # fmt: skip
     assert plan.reason_code == NO_DUE_JOBS and plan.allocations == {}
+
+
+def test_a_rate_limit_holds_jobs_as_rate_limited() -> None:
+    ds = [WorkspaceDemand("limited", due=10, in_flight=0, quota=16, rate_allowance=3)]
+    plan = plan_fair(ds, capacity=100, in_flight_total=0, batch=50, partition_cap=20,
+                     state=FairState())  # fmt: skip
+    assert plan.allocations == {"limited": 3} and plan.unclaimed == {RATE_LIMITED: 7}
+
+
+def test_idle_capacity_is_borrowed_then_reclaimed() -> None:
+    # Given one busy workspace at its quota and nobody else waiting
+    alone = [WorkspaceDemand("busy", due=30, in_flight=16, quota=16)]
+    plan = plan_fair(alone, capacity=100, in_flight_total=16, batch=50, partition_cap=20,
+                     state=FairState(), borrow_limit=8)  # fmt: skip
+    # Then it borrows up to the bound while capacity would idle
+    assert plan.allocations == {"busy": 8} and plan.borrowed == {"busy": 8}
+    assert plan.unclaimed == {WORKSPACE_QUOTA: 12, PARTITION_CAP: 10}
+    # When another workspace has demand, the borrower gets nothing more: reclaimed
+    both = [WorkspaceDemand("busy", due=30, in_flight=24, quota=16),
+            WorkspaceDemand("small", due=2, in_flight=0, quota=16)]  # fmt: skip
+    plan = plan_fair(both, capacity=26, in_flight_total=24, batch=50, partition_cap=20,
+                     state=FairState(), borrow_limit=8)  # fmt: skip
+    assert plan.allocations == {"small": 2} and plan.borrowed == {}
+    assert plan.unclaimed == {RECLAIMED: 20, PARTITION_CAP: 10}
+
+
+def test_no_borrowing_unless_enabled() -> None:
+    alone = [WorkspaceDemand("busy", due=30, in_flight=16, quota=16)]
+    plan = plan_fair(alone, capacity=100, in_flight_total=16, batch=50, partition_cap=20,
+                     state=FairState())  # fmt: skip
+    assert plan.allocations == {} and plan.borrowed == {}

@@ -1,0 +1,27 @@
+"""Per-workspace start rate limits, by GCRA (the generic cell rate algorithm).
+
+The whole state is one number per workspace, its theoretical arrival time
+(TAT): when the next start would be on schedule at exactly the rate. A burst
+of ``burst`` starts is allowed ahead of schedule, no more.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def burst_for(rate_per_s: float) -> int:
+    """One second's worth of starts, at least one."""
+    return max(1, math.ceil(rate_per_s))
+
+
+def available(*, now_s: float, tat_s: float | None, rate_per_s: float, burst: int) -> int:
+    """How many starts the limit allows right now."""
+    interval = 1.0 / rate_per_s
+    tat = max(tat_s or now_s, now_s)
+    return max(0, math.floor((now_s + burst * interval - tat) / interval + 1e-9))
+
+
+def consume(*, now_s: float, tat_s: float | None, rate_per_s: float, n: int) -> float:
+    """The TAT after ``n`` starts now."""
+    return max(tat_s or now_s, now_s) + n / rate_per_s

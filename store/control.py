@@ -1,0 +1,142 @@
+"""Control-loop state in Redis: the quota ladder and gate state, the promotion
+switch, capacity overrides, autoscale state, rate-limit arrival times.
+
+Methods raise ``redis.RedisError``; callers choose the fallback (the
+dispatcher falls back to safe defaults, the gate fails loudly).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+
+from scheduling.gate import GateState
+from store.keys import Keys
+
+# KEYS[1] gate window marker, KEYS[2] ladder quota hash, KEYS[3] gate state hash;
+# ARGV[1] window; ARGV[2..] triples: workspace, quota ('' removes it from the
+# ladder: back to its tier base), gate state JSON.
+# Writes all of it, or nothing when this window (or a later one) was written
+# already: a gate run repeated for one window changes nothing. 1 written, 0 not.
+WRITE_LADDER = """
+local last = redis.call('GET', KEYS[1])
+if last and last >= ARGV[1] then return 0 end
+for i = 2, #ARGV, 3 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ControlState:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._write_ladder = client.register_script(WRITE_LADDER)
+
+    # Ladder and gate ---------------------------------------------------------
+
+    def gate_states(self, workspace_ids: Iterable[str]) -> dict[str, GateState]:
+        ids = list(workspace_ids)
+        if not ids:
+            return {}
+        raw = self.client.hmget(self.keys.gate_state, ids)
+        return {w: GateState.from_dict(json.loads(v)) if v else GateState()
+                for w, v in zip(ids, raw, strict=True)}  # fmt: skip
+
+    def ladder_workspaces(self) -> list[str]:
+        return sorted(_text(k) for k in self.client.hkeys(self.keys.ladder_quota))
+
+    def write_ladder(
+        self, window: str, entries: Mapping[str, tuple[int | None, GateState]]
+    ) -> bool:
+        """Atomically set each workspace's ladder quota (None: off the ladder) and state."""
+        args: list[str] = [window]
+        for workspace, (quota, state) in sorted(entries.items()):
+            args += [workspace, "" if quota is None else str(quota), json.dumps(state.to_dict())]
+        keys = [self.keys.gate_window, self.keys.ladder_quota, self.keys.gate_state]
+        return bool(self._write_ladder(keys=keys, args=args))
+
+    def ladder(self) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.client.hgetall(self.keys.ladder_quota).items()}
+
+    def last_window(self) -> str | None:
+        raw = self.client.get(self.keys.gate_window)
+        return _text(raw) if raw else None
+
+    # Operator switches -------------------------------------------------------
+
+    def promotion_enabled(self) -> bool:
+        return self.client.get(self.keys.promotion) != b"off"
+
+    def set_promotion(self, enabled: bool) -> None:
+        self.client.set(self.keys.promotion, "on" if enabled else "off")
+
+    def quota_pins(self) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.client.hgetall(self.keys.quota_pins).items()}
+
+    def pin_quota(self, workspace_id: str, quota: int | None) -> None:
+        if quota is None:
+            self.client.hdel(self.keys.quota_pins, workspace_id)
+        else:
+            self.client.hset(self.keys.quota_pins, workspace_id, quota)
+
+    def capacity_override(self) -> dict[str, int]:
+        raw = self.client.get(self.keys.capacity_override)
+        return json.loads(raw) if raw else {}
+
+    def set_capacity_override(self, override: Mapping[str, int] | None) -> None:
+        if override:
+            self.client.set(self.keys.capacity_override, json.dumps(dict(override)))
+        else:
+            self.client.delete(self.keys.capacity_override)
+
+    def take_capacity_step(self) -> int | None:
+        """A one-shot step is applied once: read and clear it together."""
+        override = self.capacity_override()
+        if "step" not in override:
+            return None
+        self.client.delete(self.keys.capacity_override)
+        return int(override["step"])
+
+    # Autoscale and rate limits ----------------------------------------------
+
+    def autoscale_state(self) -> dict[str, Any]:
+        raw = self.client.get(self.keys.autoscale_state)
+        return json.loads(raw) if raw else {}
+
+    def save_autoscale_state(self, state: Mapping[str, Any]) -> None:
+        self.client.set(self.keys.autoscale_state, json.dumps(dict(state)))
+
+    def rate_tats(self, workspace_ids: Iterable[str]) -> dict[str, float]:
+        ids = list(workspace_ids)
+        if not ids:
+            return {}
+        raw = self.client.hmget(self.keys.rate_tat, ids)
+        return {w: float(v) for w, v in zip(ids, raw, strict=True) if v is not None}
+
+    def save_rate_tats(self, tats: Mapping[str, float]) -> None:
+        pipe = self.client.pipeline()
+        for workspace, tat in tats.items():
+            pipe.hset(self.keys.rate_tat, workspace, tat)
+        pipe.execute()
+
+    def health_signals(self) -> dict[str, Any]:
+        raw = self.client.get(self.keys.health_signals)
+        return json.loads(raw) if raw else {}
+
+    def save_health_signals(self, signals: Mapping[str, Any]) -> None:
+        self.client.set(self.keys.health_signals, json.dumps(dict(signals)))

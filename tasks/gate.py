@@ -1,0 +1,179 @@
+"""``fairbeat.gate``: evaluate a window and move workspaces on the quota ladder.
+
+Beat fires it on the quarter hour for the window that just ended. Metrics
+come from the job table, verdicts from scheduling.gate, and the result is
+written in one step: the decisions in SQL, inside a transaction that commits
+only if the atomic Redis write (ladder + gate state + window marker, compared
+on the window) went through. Redis unreachable means a loud failure and
+nothing written; a window evaluated before changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Celery, Task, shared_task
+from redis import RedisError
+from sqlalchemy import select
+
+from scheduling.gate import (
+    ALREADY_EVALUATED,
+    BASE_RUNG,
+    GatePolicy,
+    GateVerdict,
+    WindowMetrics,
+    decide_gate,
+)
+from scheduling.quota import tier_base
+from scheduling.stats import peak_concurrency, percentile
+from store import gate_metrics, runs, selection
+from store.db import insert_ignoring_conflicts
+from store.models import gate_decision_table, workspace_table
+from tasks.runtime import Runtime, runtime_of
+
+log = logging.getLogger("fairbeat.gate")
+
+
+class GateUnavailable(RuntimeError):
+    """The gate cannot read or write the ladder (Redis); nothing was written."""
+
+
+def policy_of(rt: Runtime) -> GatePolicy:
+    s = rt.settings
+    return GatePolicy(ladder=tuple(s.quota_ladder), queue_age_p95_limit_s=s.queue_age_alert_s,
+                      failure_rate_limit=s.error_rate_limit,
+                      contention_limit=s.contention_limit)  # fmt: skip
+
+
+def last_window_start(now: datetime, window_s: int) -> datetime:
+    """The start of the window that ended most recently."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % window_s - window_s, UTC)
+
+
+def _metrics(raw: gate_metrics.RawWindow | None, contention: float | None) -> WindowMetrics:
+    if raw is None:
+        return WindowMetrics(0, None, None, contention, 0, 0)
+    finished = raw.succeeded + raw.failed
+    return WindowMetrics(
+        jobs=len(raw.waits_s) + finished,
+        queue_age_p95_s=percentile(raw.waits_s, 0.95),
+        failure_rate=raw.failed / finished if finished else None,
+        contention=contention,
+        duplicates=raw.duplicates,
+        peak_in_flight=peak_concurrency(raw.intervals),
+    )
+
+
+def _candidates(rt: Runtime) -> list[str]:
+    """High-quota workspaces, and any still on the ladder (to take them off)."""
+    with rt.engine.connect() as conn:
+        enabled = conn.execute(
+            select(workspace_table.c.id).where(workspace_table.c.high_quota_enabled)
+        ).scalars()
+        ids = set(enabled)
+    return sorted(ids | set(rt.control.ladder_workspaces()))
+
+
+def verdicts(rt: Runtime, start: datetime) -> list[GateVerdict]:
+    end = start + timedelta(seconds=rt.settings.gate_window_s)
+    window = start.isoformat()
+    policy = policy_of(rt)
+    try:
+        ids = _candidates(rt)
+        states = rt.control.gate_states(ids)
+        promotion = rt.settings.promotion_enabled and rt.control.promotion_enabled()
+    except RedisError as exc:
+        raise GateUnavailable(f"the quota ladder in Redis is unreachable: {exc}") from exc
+    with rt.engine.connect() as conn:
+        raw = gate_metrics.window_rows(conn, start, end, ids)
+        contention = gate_metrics.contention(conn, start, end)
+        profiles = selection.profiles(conn, ids)
+    return [
+        decide_gate(
+            workspace_id=w,
+            window=window,
+            high_quota_enabled=profiles[w].high_quota_enabled,
+            promotion_enabled=promotion,
+            base_quota=tier_base(profiles[w].tier, rt.settings.tier_quotas),
+            metrics=_metrics(raw.get(w), contention),
+            state=states[w],
+            policy=policy,
+        )
+        for w in ids
+    ]
+
+
+class _AlreadyWritten(Exception):
+    pass
+
+
+def _write(rt: Runtime, window: str, results: list[GateVerdict]) -> bool:
+    policy = policy_of(rt)
+    entries = {
+        v.workspace_id: (None if v.state.rung <= BASE_RUNG else v.to_quota, v.state)
+        for v in results
+    }
+    now = rt.now()
+    try:
+        with rt.engine.begin() as conn:
+            for v in results:
+                conn.execute(insert_ignoring_conflicts(conn, gate_decision_table).values(
+                    window=window, workspace_id=v.workspace_id, from_quota=v.from_quota,
+                    to_quota=v.to_quota, reason_code=v.reason_code,
+                    evidence={**v.evidence, "state": asdict(v.state),
+                              "ladder": list(policy.ladder)},
+                    decided_at=now))  # fmt: skip
+            if not rt.control.write_ladder(window, entries):
+                raise _AlreadyWritten  # roll the SQL back: the first run's rows stand
+    except _AlreadyWritten:
+        return False
+    except RedisError as exc:
+        raise GateUnavailable(f"could not write the quota ladder: {exc}") from exc
+    return True
+
+
+def run_gate(
+    app: Celery, window_start: datetime | None = None, manual: bool = False
+) -> dict[str, Any]:
+    rt = runtime_of(app)
+    now = rt.now()
+    start = window_start or last_window_start(now, rt.settings.gate_window_s)
+    window = start.isoformat()
+    key = f"manual:{window}:{now.isoformat()}" if manual else window
+    with rt.engine.begin() as conn:
+        fence = runs.max_fence(conn, "gate") + 1
+        run_id = runs.begin(conn, "gate", key, fence, now)
+    if run_id is None:
+        return {"window": window, "skipped": "WINDOW_ALREADY_RAN"}
+    report: dict[str, Any] = {"window": window}
+    status = runs.FAILED
+    try:
+        results = verdicts(rt, start)
+        fresh = [v for v in results if v.reason_code != ALREADY_EVALUATED]
+        written = bool(fresh) and _write(rt, window, fresh)
+        report["written"] = written
+        report["decisions"] = [
+            {"workspace_id": v.workspace_id, "from_quota": v.from_quota, "to_quota": v.to_quota,
+             "reason_code": v.reason_code if written or not fresh else ALREADY_EVALUATED}
+            for v in results
+        ]  # fmt: skip
+        status = runs.SUCCEEDED
+    except GateUnavailable as exc:
+        report["error"] = str(exc)
+        log.error("gate failed: %s", exc, extra={"action": "gate.failed", "window": window})
+        raise
+    finally:
+        with rt.engine.begin() as conn:
+            runs.finish(conn, run_id, fence, rt.now(), report, status)
+    for d in report["decisions"]:
+        log.info("gate decision", extra={"action": "gate.decision", "window": window, **d})
+    return report
+
+
+@shared_task(name="fairbeat.gate", bind=True)
+def gate(self: Task) -> dict[str, Any]:  # type: ignore[type-arg]
+    return run_gate(self.app)
