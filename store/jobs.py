@@ -285,3 +285,47 @@ def count_by_workspace(
 def oldest_due_run_at(conn: Connection, now: datetime) -> datetime | None:
     value: datetime | None = conn.execute(select(func.min(job.c.run_at)).where(_due(now))).scalar()
     return value
+
+
+def list_jobs(
+    conn: Connection, *, status: str | None, workspace_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(
+        job.c.id, job.c.workspace_id, job.c.kind, job.c.status, job.c.attempts,
+        job.c.max_attempts, job.c.run_at, job.c.finished_at, job.c.last_error,
+    ).order_by(job.c.id.desc()).limit(limit)  # fmt: skip
+    if status:
+        query = query.where(job.c.status == status)
+    if workspace_id:
+        query = query.where(job.c.workspace_id == workspace_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def retry_dead(
+    conn: Connection, now: datetime, job_ids: list[int] | None, workspace_id: str | None
+) -> list[int]:
+    """FAILED -> PENDING with fresh attempts; ``job_ids`` None means every dead letter."""
+    stmt = update(job).where(job.c.status == JobStatus.FAILED.value)
+    if job_ids is not None:
+        stmt = stmt.where(job.c.id.in_(job_ids))
+    if workspace_id:
+        stmt = stmt.where(job.c.workspace_id == workspace_id)
+    stmt = stmt.values(
+        status=JobStatus.PENDING.value, attempts=0, run_at=now, finished_at=None, claimed_at=None
+    ).returning(job.c.id)
+    return sorted(int(i) for i in conn.execute(stmt).scalars())
+
+
+def cancel(conn: Connection, job_ids: list[int], now: datetime) -> list[int]:
+    """PENDING or CLAIMED -> CANCELLED. A claimed job's message, when it arrives,
+    finds the job no longer claimed and is dropped. RUNNING jobs are left alone."""
+    stmt = (
+        update(job)
+        .where(
+            job.c.id.in_(job_ids),
+            job.c.status.in_([JobStatus.PENDING.value, JobStatus.CLAIMED.value]),
+        )
+        .values(status=JobStatus.CANCELLED.value, finished_at=now)
+        .returning(job.c.id)
+    )
+    return sorted(int(i) for i in conn.execute(stmt).scalars())

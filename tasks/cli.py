@@ -15,13 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from scheduling.jobstate import JobStatus
-from store import alerts, migrate, workspaces
+from store import alerts, jobs, migrate, workspaces
 from store.selection import WorkspaceProfile
 from tasks import app, controls
 from tasks.api import enqueue as enqueue_job
 from tasks.embedded import run_up
 from tasks.errors import EnqueueError, WorkspaceBacklogFull
 from tasks.health import snapshot as health_snapshot
+from tasks.kick import kick
 from tasks.maintenance import run_maintenance
 from tasks.runtime import runtime_of
 from tasks.up import UpError
@@ -162,13 +163,79 @@ def alerts_cmd(
 def up_cmd(
     demo: Annotated[bool, typer.Option(help="Enqueue a demo load and watch it finish.")] = False,
     loglevel: Annotated[str, typer.Option(help="Celery log level of the children.")] = "warning",
+    flower_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Flower on 127.0.0.1 at this port; 0: none.")
+    ] = 5555,
 ) -> None:
-    """Run beat and a worker on this machine; Ctrl-C stops everything."""
+    """Run beat, a worker and Flower on this machine; Ctrl-C stops everything."""
     try:
-        code = run_up(demo=demo, loglevel=loglevel)
+        code = run_up(demo=demo, loglevel=loglevel, flower_port=flower_port)
     except UpError as exc:
         raise _fail(str(exc), code=1) from None
     raise typer.Exit(code)
+
+
+jobs_cli = typer.Typer(no_args_is_help=True, help="List, retry and cancel jobs.")
+cli.add_typer(jobs_cli, name="jobs")
+
+
+@jobs_cli.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="PENDING, FAILED, ...")] = None,
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The newest jobs, optionally of one status and workspace (dead letters: --status FAILED)."""
+    if status and status not in {s.value for s in JobStatus}:
+        raise _fail(f"unknown status {status!r}; one of {', '.join(s.value for s in JobStatus)}")
+    with runtime_of(app).engine.connect() as conn:
+        rows = jobs.list_jobs(conn, status=status, workspace_id=workspace, limit=limit)
+    if as_json:
+        _emit({"jobs": rows})
+        return
+    table = Table("id", "workspace", "kind", "status", "attempts", "last error", title="jobs")
+    for r in rows:
+        error = (r["last_error"] or "").strip().splitlines()[-1:] or [""]
+        table.add_row(str(r["id"]), r["workspace_id"], r["kind"], r["status"],
+                      f"{r['attempts']}/{r['max_attempts']}", error[0][:60])  # fmt: skip
+    console.print(table)
+
+
+@jobs_cli.command("retry")
+def jobs_retry(
+    job_ids: Annotated[list[int] | None, typer.Argument(help="Dead-lettered job ids.")] = None,
+    all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead letter.")] = False,
+    workspace: Annotated[str | None, typer.Option(help="With --all-failed: one workspace.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run dead-lettered (FAILED) jobs again, with fresh attempts."""
+    if not job_ids and not all_failed:
+        raise _fail("name job ids, or pass --all-failed")
+    rt = runtime_of(app)
+    with rt.engine.begin() as conn:
+        retried = jobs.retry_dead(conn, rt.now(), None if all_failed else job_ids, workspace)
+    if retried:
+        kick(app, "operator retry")
+    if as_json:
+        _emit({"retried": retried})
+    else:
+        console.print(f"{len(retried)} job(s) back to PENDING: {retried[:20]}")
+
+
+@jobs_cli.command("cancel")
+def jobs_cancel(
+    job_ids: Annotated[list[int], typer.Argument(help="Job ids.")], as_json: JsonFlag = False
+) -> None:
+    """Cancel jobs that have not started (PENDING or CLAIMED); running ones are left."""
+    rt = runtime_of(app)
+    with rt.engine.begin() as conn:
+        cancelled = jobs.cancel(conn, job_ids, rt.now())
+    left = sorted(set(job_ids) - set(cancelled))
+    if as_json:
+        _emit({"cancelled": cancelled, "not_cancelled": left})
+    else:
+        console.print(f"cancelled {cancelled}; not cancellable (started or finished): {left}")
 
 
 workspace_cli = typer.Typer(no_args_is_help=True, help="Pause, resume and tune a workspace.")

@@ -25,7 +25,7 @@ DEMO_DEADLINE_S = 300.0
 POLL_S = 0.5
 
 
-def run_up(*, demo: bool, loglevel: str) -> int:
+def run_up(*, demo: bool, loglevel: str, flower_port: int) -> int:
     from tasks import app
 
     rt = runtime_of(app)
@@ -43,9 +43,12 @@ def run_up(*, demo: bool, loglevel: str) -> int:
             )
         migrate.upgrade(rt.engine)
         overrides["imports"] = ",".join([*settings.imports, *(["tasks.demo"] if demo else [])])
-        procs = stack.enter_context(fleet(child_env(**overrides), loglevel))
+        env = child_env(**overrides)
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-logs-")))
+        procs = stack.enter_context(fleet(env, loglevel, log_dir, flower_port=flower_port or None))
+        flower = f", Flower at http://127.0.0.1:{flower_port}" if flower_port else ""
         console.print(
-            f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}, "
+            f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}{flower}, "
             f"database {rt.engine.url.render_as_string(hide_password=True)}. Ctrl-C stops."
         )
         try:
@@ -56,8 +59,13 @@ def run_up(*, demo: bool, loglevel: str) -> int:
     return 0
 
 
+# The worker and beat come first in the fleet; Flower, if any, is a convenience
+# whose failure (say, its port is taken) must not stop the rest.
+ESSENTIAL = 2
+
+
 def _wait(procs: list[subprocess.Popen[bytes]]) -> int:
-    while all(proc.poll() is None for proc in procs):
+    while all(proc.poll() is None for proc in procs[:ESSENTIAL]):
         time.sleep(POLL_S)
     console.print("[red]a child process exited; stopping the rest[/red]")
     return 1
@@ -94,7 +102,7 @@ def _watch_demo(procs: list[subprocess.Popen[bytes]]) -> int:
             finished = sum(sum(n for s, n in c.items() if s in TERMINAL) for c in counts.values())
             if finished == len(ids):
                 break
-            if any(proc.poll() is not None for proc in procs):
+            if any(proc.poll() is not None for proc in procs[:ESSENTIAL]):
                 raise UpError("a worker or beat process exited during the demo")
             if time.monotonic() - started > DEMO_DEADLINE_S:
                 raise UpError(f"the demo did not finish within {DEMO_DEADLINE_S:.0f} s")

@@ -83,12 +83,18 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 @contextmanager
 def fleet(
-    env: dict[str, str], loglevel: str = "warning", log_dir: Path | None = None, beats: int = 1
+    env: dict[str, str],
+    loglevel: str = "warning",
+    log_dir: Path | None = None,
+    beats: int = 1,
+    flower_port: int | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start ``celery -A tasks worker`` and ``celery -A tasks beat``; stop all on exit.
+    """Start ``celery -A tasks worker``, ``celery -A tasks beat`` and, with a port,
+    Flower on loopback; stop all on exit.
 
-    With ``log_dir`` each child writes ``worker.log`` and ``beat<N>.log`` there.
-    More than one beat is for tests that prove a second beat does no harm.
+    With ``log_dir`` each child writes ``worker.log``, ``beat<N>.log`` and
+    ``flower.log`` there. More than one beat is for tests that prove a second
+    beat does no harm.
     """
     celery = [sys.executable, "-m", "celery", "-A", "tasks"]
     with tempfile.TemporaryDirectory(prefix="fairbeat-up-") as tmp, ExitStack() as logs:
@@ -105,6 +111,10 @@ def fleet(
             beat = [*celery, "beat", "-l", loglevel, "-s", schedule]
             out = output(f"beat{n}")
             procs.append(subprocess.Popen(beat, env=env, stdout=out, stderr=subprocess.STDOUT))
+        if flower_port:
+            flower = [*celery, "flower", f"--port={flower_port}", "--address=127.0.0.1"]
+            out = output("flower")
+            procs.append(subprocess.Popen(flower, env=env, stdout=out, stderr=subprocess.STDOUT))
         try:
             yield procs
         finally:

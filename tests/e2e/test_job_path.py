@@ -143,3 +143,32 @@ def test_flower_runs_against_the_app_and_sees_the_worker(live: Fleet) -> None:
     finally:
         flower.terminate()
         flower.wait(timeout=30)
+
+
+def test_a_dead_letter_is_retried_by_the_operator(live: Fleet) -> None:
+    payload = '{"message": "still broken"}'
+    job = enqueue(live, "acme", "test.always_fails", "--payload", payload, "--max-attempts", "1")
+    job_id = int(job["job_id"])
+    dead = live.wait_status(job_id, "FAILED")
+    listed = json.loads(live.run_cli("jobs", "list", "--status", "FAILED", "--json").stdout)
+    assert job_id in [j["id"] for j in listed["jobs"]]
+    retried = json.loads(live.run_cli("jobs", "retry", str(job_id), "--json").stdout)
+    assert retried == {"retried": [job_id]}
+
+    # It runs again under a new fence, and fails again: the handler is still broken.
+    def ran_again() -> bool:
+        row = live.job(job_id)
+        return bool(row["fence"] == dead["fence"] + 1 and row["status"] == "FAILED")
+
+    wait_for(ran_again, "the retried job to run again")
+    assert live.job(job_id)["attempts"] == 1
+
+
+def test_a_pending_job_is_cancelled_and_never_runs(live: Fleet) -> None:
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    job = enqueue(live, "acme", "test.send", "--payload", '{"tag": "cancelled"}', "--run-at", later)
+    job_id = int(job["job_id"])
+    assert json.loads(live.run_cli("jobs", "cancel", str(job_id), "--json").stdout) == {
+        "cancelled": [job_id], "not_cancelled": [],
+    }  # fmt: skip
+    assert live.job(job_id)["status"] == "CANCELLED" and sends(live, "cancelled") == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,25 @@ def test_simulate_writes_json_and_a_plot(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["capacity"] and data["ladder"] and data["summary"]["capacity_reasons"]
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_ctrl_c_stops_every_process_of_up(tmp_path: Path) -> None:
+    # Given `fairbeat up` in a process group of its own, as a terminal would run it
+    env = fairbeat_env(redis_url=NO_REDIS_HERE)
+    up = subprocess.Popen(
+        [fairbeat_cli(), "up", "--flower-port", "0"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert up.stdout is not None
+    lines = []
+    for line in up.stdout:
+        lines.append(line)
+        if "fairbeat is up" in line:
+            break
+    assert any("fairbeat is up" in line for line in lines), lines
+    # When Ctrl-C reaches the whole group
+    os.killpg(up.pid, signal.SIGINT)
+    up.wait(timeout=120)
+    # Then nothing of that group is left: worker, beat, the private redis-server
+    with pytest.raises(ProcessLookupError):
+        os.killpg(up.pid, 0)
