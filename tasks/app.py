@@ -10,7 +10,13 @@ from tasks import logs
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 
-FAIRBEAT_TASK_MODULES = ["tasks.dispatch", "tasks.run", "tasks.maintenance", "tasks.gate"]
+FAIRBEAT_TASK_MODULES = [
+    "tasks.dispatch",
+    "tasks.run",
+    "tasks.maintenance",
+    "tasks.gate",
+    "tasks.canary_jobs",
+]
 
 
 def _queue(name: str) -> Queue:

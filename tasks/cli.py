@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import redis
@@ -329,6 +330,35 @@ def exporter_cmd(
 cli.add_typer(controls.capacity_cli, name="capacity")
 cli.add_typer(controls.ladder_cli, name="ladder")
 cli.add_typer(controls.gate_cli, name="gate")
+
+
+@cli.command("canary")
+def canary_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the go/no-go packet.")],
+    workspaces: Annotated[int, typer.Option(min=1, help="Workspaces in the burst.")] = 10,
+    jobs: Annotated[int, typer.Option(min=1, help="Jobs per small workspace.")] = 20,
+    hot: Annotated[int, typer.Option(min=0, help="Hot workspaces (10x the jobs).")] = 1,
+    deadline_s: Annotated[float, typer.Option(min=1, help="Give up waiting after.")] = 900,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a real burst against the running deployment; write the go/no-go packet.
+
+    Exits 0 on GO, 1 on NO_GO.
+    """
+    from tasks.canary import CanaryPlan, run_canary
+
+    if hot > workspaces:
+        raise _fail("--hot cannot exceed --workspaces")
+    plan = CanaryPlan(workspaces=workspaces, jobs=jobs, hot=hot, deadline_s=deadline_s)
+    result, report = run_canary(app, plan, out)
+    if as_json:
+        _emit({k: v for k, v in report.items() if k != "samples"})
+    else:
+        for check in result.checks:
+            mark = "pass" if check.passed else "[red]FAIL[/red]"
+            console.print(f"{check.name}: {check.measured} (limit {check.limit}) {mark}")
+        console.print(f"[b]{result.decision}[/b]; packet in {out}")
+    raise typer.Exit(0 if result.decision == "GO" else 1)
 
 
 @cli.command("simulate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +70,20 @@ def test_capacity_is_applied_to_a_worker_pool_started_with_autoscale(live: Fleet
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_canary_runs_a_burst_and_writes_the_go_packet(live: Fleet, tmp_path: Path) -> None:
+    out = tmp_path / "packet"
+    result = live.run_cli("canary", "--workspaces", "4", "--jobs", "3", "--hot", "1",
+                          "--deadline-s", "120", "--out", str(out), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["decision"] == "GO" and report["jobs"] == 3 * 10 + 3 * 3
+    assert {c["name"]: c["passed"] for c in report["checks"]} == {
+        "queue_age_p95_s": True, "duplicate_sends": True, "stale_runs": True,
+        "starved_workspaces": True,
+    }  # fmt: skip
+    assert "# Canary" in (out / "canary.md").read_text()
+    assert json.loads((out / "canary.json").read_text())["samples"]["t_s"]
+    for plot in ("queue_age.png", "quota_rungs.png", "capacity.png"):
+        assert (out / plot).read_bytes().startswith(b"\x89PNG")
