@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -205,6 +206,12 @@ class Settings(BaseSettings):
             raise ValueError(f"not a Redis URL (redis://, rediss:// or unix://): {value!r}")
         return value
 
+    @field_validator("broker_url", "slack_webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # FAIRBEAT_BROKER_URL= in an env file means "not set", as it reads.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("broker_url")
     @classmethod
     def _broker_url(cls, value: str | None) -> str | None:
@@ -284,6 +291,11 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning a validation error into one naming the variable."""
     try:
         return Settings(**overrides)
+    except PydanticSettingsError as exc:
+        # Raised while decoding a JSON value, before validation: name the variable.
+        field = str(exc).split('"')[1] if '"' in str(exc) else ""
+        name = ENV_PREFIX + field.upper() if field else "a FAIRBEAT_ variable"
+        raise SettingsError(f"invalid fairbeat settings: {name}: not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

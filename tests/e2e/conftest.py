@@ -102,8 +102,6 @@ def running_fleet(
     database_url = pg_databases.create("e2e")
     engine = make_engine(database_url)
     migrate.upgrade(engine)
-    broker = redis.Redis.from_url(E2E_REDIS_URL)
-    broker.flushdb()
     settings = {
         "database_url": database_url,
         "redis_url": E2E_REDIS_URL,
@@ -114,6 +112,8 @@ def running_fleet(
         "routes": "test.flaky=jobs.flaky",
         **overrides,
     }
+    broker = redis.Redis.from_url(settings["redis_url"])
+    broker.flushdb()
     env = fairbeat_env(**settings)
     client = create_app(Settings(**settings))  # type: ignore[arg-type]
     with fleet(env, loglevel="info", log_dir=logs, beats=beats) as procs:

@@ -71,3 +71,20 @@ def test_the_control_queue_cannot_double_as_a_job_queue(monkeypatch: pytest.Monk
 def test_any_non_integer_batch_is_refused_by_name(value: str) -> None:
     with pytest.raises(SettingsError, match="FAIRBEAT_CLAIM_BATCH"):
         load_settings(claim_batch=value)
+
+
+def test_an_empty_optional_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAIRBEAT_BROKER_URL", "")
+    monkeypatch.setenv("FAIRBEAT_SLACK_WEBHOOK_URL", " ")
+    settings = load_settings()
+    assert settings.broker_url is None and settings.slack_webhook_url is None
+    assert settings.broker == settings.redis_url
+
+
+@pytest.mark.parametrize(
+    "variable", ["FAIRBEAT_TIER_QUOTAS", "FAIRBEAT_TIER_WEIGHTS", "FAIRBEAT_TIER_RATE_LIMITS"]
+)
+def test_malformed_json_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "{not json")
+    with pytest.raises(SettingsError, match=f"{variable}: not valid JSON"):
+        load_settings()
