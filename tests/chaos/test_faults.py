@@ -59,6 +59,16 @@ def settle(fleet: Fleet, sends: dict[int, str]) -> History:
     return check(fleet.engine, fleet.redis, sends)
 
 
+def settle_on_a_new_worker(fleet: Fleet, sends: dict[int, str]) -> tuple[History, float]:
+    """The fleet's worker is gone: start a replacement, as a supervisor would, and settle."""
+    started = time.monotonic()
+    replacement = start_worker(fleet)
+    try:
+        return settle(fleet, sends), elapsed_since(started)
+    finally:
+        stop(replacement)
+
+
 def kill_at(fleet: Fleet, point: str) -> tuple[History, float, dict[int, str]]:
     key = f"{point}-0"
     sends = burst(fleet, point, pauses={key: point})
@@ -84,7 +94,7 @@ def test_kill_the_worker_child_before_the_send_or_after_the_commit(
             _, pid = waiting_at(fleet, sends[job_id])
             os.kill(pid, signal.SIGKILL)
             started = time.monotonic()
-            history, took = settle(fleet, sends), 0.0
+            history = settle(fleet, sends)
             took = elapsed_since(started)
         else:
             history, took, sends = kill_at(fleet, point)
@@ -114,14 +124,8 @@ def test_warm_shutdown_with_a_long_job_then_a_kill(fleet_factory: Callable[..., 
         worker.send_signal(signal.SIGTERM)  # warm shutdown: waits for the running job
         time.sleep(2)
         worker.kill()
-        started = time.monotonic()
-        replacement = start_worker(fleet)
-        try:
-            history = settle(fleet, sends)
-        finally:
-            stop(replacement)
-        record("SIGTERM (warm shutdown) with a long job, then kill -9", len(sends), history,
-               elapsed_since(started))  # fmt: skip
+        history, took = settle_on_a_new_worker(fleet, sends)
+        record("SIGTERM (warm shutdown) with a long job, then kill -9", len(sends), history, took)
         assert history.clean, history
 
 
@@ -130,14 +134,8 @@ def test_kill_the_worker_main_process_holding_messages(fleet_factory: Callable[.
         sends = burst(fleet, "main", ms=300)
         wait_for(lambda: fleet.redis.hlen("chaos:exec") >= 2, "the burst to start")
         fleet.procs[0].kill()  # the main process: its children and held messages go too
-        started = time.monotonic()
-        replacement = start_worker(fleet)
-        try:
-            history = settle(fleet, sends)
-        finally:
-            stop(replacement)
-        record("kill -9 worker main process with messages in hand", len(sends), history,
-               elapsed_since(started))  # fmt: skip
+        history, took = settle_on_a_new_worker(fleet, sends)
+        record("kill -9 worker main process with messages in hand", len(sends), history, took)
         assert history.clean, history
 
 

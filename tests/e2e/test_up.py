@@ -20,6 +20,14 @@ pytestmark = pytest.mark.e2e
 NO_REDIS_HERE = "redis://127.0.0.1:1/0"
 
 
+def run_in(
+    folder: Path, env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -32,14 +40,7 @@ def test_up_demo_runs_on_sqlite_with_a_private_redis_and_stops_clean(tmp_path: P
     # Given no Redis at the configured URL and a fresh directory (SQLite file default)
     env = fairbeat_env(redis_url=NO_REDIS_HERE)
     # When the README's run command runs
-    result = subprocess.run(
-        [fairbeat_cli(), "up", "--demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    result = run_in(tmp_path, env, fairbeat_cli(), "up", "--demo", timeout=400)
     # Then every demo job succeeded, on the embedded SQLite file
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "started a private one" in result.stdout
@@ -53,14 +54,8 @@ def test_up_demo_runs_on_sqlite_with_a_private_redis_and_stops_clean(tmp_path: P
 def test_up_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
     env = fairbeat_env(redis_url=NO_REDIS_HERE)
     env["PATH"] = str(Path(sys.executable).parent)  # no redis-server to fall back on
-    result = subprocess.run(
-        [sys.executable, "-c", "from tasks.cli import main; main()", "up", "--demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_in(tmp_path, env, sys.executable, "-c", "from tasks.cli import main; main()",
+                    "up", "--demo")  # fmt: skip
     assert result.returncode == 1
     assert "No Redis answers at redis://127.0.0.1:1/0" in result.stderr
     assert "redis-server --port 6379" in result.stderr
@@ -68,22 +63,8 @@ def test_up_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
 
 def test_migrate_creates_the_schema_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     env = fairbeat_env()
-    first = subprocess.run(
-        [fairbeat_cli(), "migrate", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    again = subprocess.run(
-        [fairbeat_cli(), "migrate", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    first = run_in(tmp_path, env, fairbeat_cli(), "migrate", "--json")
+    again = run_in(tmp_path, env, fairbeat_cli(), "migrate", "--json")
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
     head = migrate.head_revision()
     assert json.loads(first.stdout) == {"from": None, "to": head}
@@ -93,10 +74,8 @@ def test_migrate_creates_the_schema_on_a_fresh_sqlite_file(tmp_path: Path) -> No
 
 def test_simulate_writes_json_and_a_plot(tmp_path: Path) -> None:
     plot = tmp_path / "sim.png"
-    result = subprocess.run(
-        [fairbeat_cli(), "simulate", "--minutes", "45", "--json", "--plot", str(plot)],
-        cwd=tmp_path, env=fairbeat_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_in(tmp_path, fairbeat_env(), fairbeat_cli(), "simulate", "--minutes", "45",
+                    "--json", "--plot", str(plot), timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["capacity"] and data["ladder"] and data["summary"]["capacity_reasons"]
