@@ -41,11 +41,21 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# KEYS[1] dispatch lease, KEYS[2] the key to set; ARGV[1] fence, ARGV[2] value.
+# Sets the key only while the caller holds the dispatch lease under that fence.
+SET_IF_HOLDER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+
 class ControlState:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         self._write_ladder = client.register_script(WRITE_LADDER)
+        self._set_if_holder = client.register_script(SET_IF_HOLDER)
 
     # Ladder and gate ---------------------------------------------------------
 
@@ -118,8 +128,13 @@ class ControlState:
         raw = self.client.get(self.keys.autoscale_state)
         return json.loads(raw) if raw else {}
 
-    def save_autoscale_state(self, state: Mapping[str, Any]) -> None:
-        self.client.set(self.keys.autoscale_state, json.dumps(dict(state)))
+    def save_autoscale_state(self, state: Mapping[str, Any], fence: int | None = None) -> bool:
+        """With ``fence``, only while that dispatch run still holds the lease."""
+        value = json.dumps(dict(state))
+        if fence is None:
+            return bool(self.client.set(self.keys.autoscale_state, value))
+        keys = [self.keys.dispatch_lock, self.keys.autoscale_state]
+        return bool(self._set_if_holder(keys=keys, args=[fence, value]))
 
     def rate_tats(self, workspace_ids: Iterable[str]) -> dict[str, float]:
         ids = list(workspace_ids)

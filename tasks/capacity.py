@@ -92,8 +92,9 @@ def held_by(decision: CapacityDecision, state: dict[str, Any]) -> str:
 
 def save(
     rt: Runtime, decision: CapacityDecision, state: dict[str, Any], now_s: float,
-    planned: int, lost: int,
+    planned: int, lost: int, fence: int,
 ) -> None:  # fmt: skip
+    """Keep the decision for the next tick, fenced: a superseded dispatcher writes nothing."""
     if decision.reason_code in (FIXED_CAPACITY, REDIS_UNAVAILABLE):
         return
     contention = state.get("contention")
@@ -111,7 +112,7 @@ def save(
         "contention": contention,
     }
     try:
-        rt.control.save_autoscale_state(new)
+        rt.control.save_autoscale_state(new, fence)
     except RedisError:
         log.warning("autoscale state not saved", extra={"action": "autoscale.not_saved"})
 

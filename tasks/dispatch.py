@@ -215,10 +215,10 @@ class Dispatcher:
             claimed[claim.workspace_id] += 1
         now_s = planned.now.timestamp()
         planned_n = sum(plan.allocations.values())
-        if redis_ok and (run_id is None or claims or planned_n == 0):
+        if redis_ok:  # both writes are fenced by the lease in Redis itself
             self._save_fair_state(fence, plan.state)
             capacity.save(self.rt, planned.capacity, planned.autoscale_state, now_s, planned_n,
-                          planned_n - len(claims))  # fmt: skip
+                          planned_n - len(claims), fence)  # fmt: skip
         capacity.consume_rates(self.rt, planned.rate_limits, claimed, now_s)
         changed = planned.capacity.capacity != planned.autoscale_state.get("capacity")
         if self.settings.autoscale_apply_pool and changed:
