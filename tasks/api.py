@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
@@ -22,11 +22,12 @@ from store.db import autocommit
 from store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
 from tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
 from tasks.kick import kick
-from tasks.run import PermanentJobError, resolve_handler
+from tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
 from tasks.runtime import Runtime, runtime_of
 from tasks.settings import Settings
 
 MAX_PRIORITY = 1_000_000
+MAX_ATTEMPTS = 1000  # as FAIRBEAT_MAX_ATTEMPTS allows; the column is 32-bit
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ def _check_workspace(workspace_id: Any) -> str:
         raise EnqueueError("workspace_id", "must be a non-empty string")
     if len(workspace_id) > WORKSPACE_ID_MAX:
         raise EnqueueError("workspace_id", f"longer than {WORKSPACE_ID_MAX} characters")
-    if not workspace_id.isprintable():
-        raise EnqueueError("workspace_id", "contains control characters")
+    if not _storable_text(workspace_id):
+        raise EnqueueError("workspace_id", "contains control characters or invalid unicode")
     return workspace_id
 
 
@@ -55,6 +56,8 @@ def _check_payload(payload: Any, max_bytes: int) -> dict[str, Any]:
         encoded = json.dumps(payload, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise EnqueueError("payload", f"is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise EnqueueError("payload", "is nested too deeply") from None
     size = len(encoded.encode())
     if size > max_bytes:
         raise EnqueueError(
@@ -73,8 +76,8 @@ def _check_kind(app: Celery, kind: Any, payload: dict[str, Any]) -> str:
     try:
         resolve_handler(app, kind, payload)
     except PermanentJobError as exc:
-        if kind not in app.tasks or kind.startswith("fairbeat."):
-            known = sorted(k for k in app.tasks if not k.startswith(("celery.", "fairbeat.")))
+        if kind not in app.tasks or kind.startswith(INTERNAL_PREFIXES):
+            known = sorted(k for k in app.tasks if not k.startswith(INTERNAL_PREFIXES))
             raise UnknownKind(kind, known) from None
         raise EnqueueError("payload", str(exc)) from None
     return kind
@@ -87,7 +90,16 @@ def _check_run_at(run_at: Any, now: datetime) -> datetime:
         raise EnqueueError("run_at", "must be a datetime")
     if run_at.tzinfo is None or run_at.utcoffset() is None:
         raise EnqueueError("run_at", "has no timezone; pass an aware datetime (e.g. in UTC)")
-    return run_at
+    try:
+        return run_at.astimezone(UTC)
+    except OverflowError:
+        raise EnqueueError("run_at", "is out of range once converted to UTC") from None
+
+
+def _storable_text(value: str) -> bool:
+    """What every database column takes: isprintable() also refuses NUL (which
+    PostgreSQL text cannot hold) and lone surrogates (which UTF-8 cannot encode)."""
+    return value.isprintable()
 
 
 def _check_options(dedupe_key: Any, priority: Any, max_attempts: Any) -> None:
@@ -95,10 +107,16 @@ def _check_options(dedupe_key: Any, priority: Any, max_attempts: Any) -> None:
         not isinstance(dedupe_key, str) or not dedupe_key or len(dedupe_key) > DEDUPE_KEY_MAX
     ):
         raise EnqueueError("dedupe_key", f"must be a string of 1 to {DEDUPE_KEY_MAX} characters")
+    if dedupe_key is not None and not _storable_text(dedupe_key):
+        raise EnqueueError("dedupe_key", "contains control characters or invalid unicode")
     if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
         raise EnqueueError("priority", f"must be an integer within ±{MAX_PRIORITY}")
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise EnqueueError("max_attempts", "must be an integer of at least 1")
+    if (
+        isinstance(max_attempts, bool)
+        or not isinstance(max_attempts, int)
+        or not 1 <= max_attempts <= MAX_ATTEMPTS
+    ):
+        raise EnqueueError("max_attempts", f"must be an integer from 1 to {MAX_ATTEMPTS}")
 
 
 def enqueue(

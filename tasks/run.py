@@ -36,6 +36,10 @@ ERROR_TEXT_MAX = 4000
 START_RETRIES = 8
 
 
+# Celery's and fairbeat's own tasks are never job kinds.
+INTERNAL_PREFIXES = ("fairbeat.", "celery.")
+
+
 class PermanentJobError(Exception):
     """This job can never succeed as it is (no handler, payload does not fit it)."""
 
@@ -51,7 +55,7 @@ def _error_text(exc: BaseException) -> str:
 
 def resolve_handler(app: Celery, kind: str, payload: dict[str, Any]) -> Task:  # type: ignore[type-arg]
     task = app.tasks.get(kind)
-    if task is None or kind.startswith("fairbeat."):
+    if task is None or kind.startswith(INTERNAL_PREFIXES):
         raise PermanentJobError(f"no handler task named {kind!r} on this worker")
     try:
         inspect.signature(task.run).bind(**payload)
