@@ -32,6 +32,15 @@ class History:
     def clean(self) -> bool:
         return not self.lost and not self.duplicated and not self.unexpected
 
+    def sound(self, in_flight: int) -> bool:
+        """For faults that strike at any moment: nothing lost or unexpected, and a
+        send ran twice only where a job died in the send-to-record window (at most
+        one per job in flight, twice each), which the idempotency key hides."""
+        window_hits = len(self.duplicated) <= in_flight and all(
+            n == 2 for n in self.duplicated.values()
+        )
+        return not self.lost and not self.unexpected and not self.visible_duplicates and window_hits
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

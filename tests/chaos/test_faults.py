@@ -35,6 +35,8 @@ pytestmark = pytest.mark.e2e
 
 BURST = 20 * SCALE
 DEADLINE_S = 120.0
+# Jobs a worker can have in flight at the moment of a kill: its pool size.
+IN_FLIGHT = 4
 
 
 def burst(
@@ -126,7 +128,7 @@ def test_warm_shutdown_with_a_long_job_then_a_kill(fleet_factory: Callable[..., 
         worker.kill()
         history, took = settle_on_a_new_worker(fleet, sends)
         record("SIGTERM (warm shutdown) with a long job, then kill -9", len(sends), history, took)
-        assert history.clean, history
+        assert history.sound(IN_FLIGHT), history
 
 
 def test_kill_the_worker_main_process_holding_messages(fleet_factory: Callable[..., Any]) -> None:
@@ -136,7 +138,7 @@ def test_kill_the_worker_main_process_holding_messages(fleet_factory: Callable[.
         fleet.procs[0].kill()  # the main process: its children and held messages go too
         history, took = settle_on_a_new_worker(fleet, sends)
         record("kill -9 worker main process with messages in hand", len(sends), history, took)
-        assert history.clean, history
+        assert history.sound(IN_FLIGHT), history
 
 
 def test_redis_restart_mid_burst(fleet_factory: Callable[..., Any], tmp_path: Any) -> None:
@@ -160,7 +162,7 @@ def test_redis_restart_mid_burst(fleet_factory: Callable[..., Any], tmp_path: An
             history = settle(fleet, sends)
             record("Redis restart mid-burst (broker and ladder lost)", len(sends), history,
                    elapsed_since(started))  # fmt: skip
-            assert history.clean, history
+            assert history.sound(IN_FLIGHT), history
     finally:
         server.stop()
 
@@ -186,7 +188,8 @@ def test_postgres_connections_terminated_during_claims_and_finishes(
         history = settle(fleet, sends)
         record("PostgreSQL connections terminated during claims and finishes", len(sends),
                history, elapsed_since(started))  # fmt: skip
-        assert history.clean, history
+        # A terminated connection can fail the effect's record after the send: the window.
+        assert history.sound(IN_FLIGHT), history
 
 
 def test_a_visibility_timeout_shorter_than_the_job(fleet_factory: Callable[..., Any]) -> None:
