@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from store.models import operator_action_table
 from tasks.pool import apply_capacity
-from tests.e2e.conftest import Fleet, wait_for
+from tests.e2e.conftest import Fleet, fairbeat_cli, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +87,33 @@ def test_canary_runs_a_burst_and_writes_the_go_packet(live: Fleet, tmp_path: Pat
     assert json.loads((out / "canary.json").read_text())["samples"]["t_s"]
     for plot in ("queue_age.png", "quota_rungs.png", "capacity.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG")
+
+
+def test_exporter_alerts_and_maintenance_through_the_cli(live: Fleet) -> None:
+    import socket
+    import urllib.request
+
+    report = cli_json(live, "maintenance", "run")
+    assert "health" in report and "recovered" in report
+    assert "alerts" in cli_json(live, "alerts")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exporter = subprocess.Popen(
+        [fairbeat_cli(), "exporter", "--port", str(port)], env=live.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def metrics() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    return str(r.read().decode())
+            except OSError:
+                return None
+
+        text = wait_for(metrics, "the exporter to serve /metrics")
+        assert "fairbeat_due_pending" in text and "fairbeat_capacity" in text
+    finally:
+        exporter.terminate()
+        exporter.wait(timeout=30)
