@@ -50,12 +50,20 @@ return 1
 """
 
 
+# KEYS[1] key; ARGV[1] value. Deletes the key only if it still holds that value.
+DELETE_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class ControlState:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         self._write_ladder = client.register_script(WRITE_LADDER)
         self._set_if_holder = client.register_script(SET_IF_HOLDER)
+        self._delete_if_unchanged = client.register_script(DELETE_IF_UNCHANGED)
 
     # Ladder and gate ---------------------------------------------------------
 
@@ -114,13 +122,18 @@ class ControlState:
         else:
             self.client.delete(self.keys.capacity_override)
 
-    def take_capacity_step(self) -> int | None:
-        """A one-shot step is applied once: read and clear it together."""
-        override = self.capacity_override()
-        if "step" not in override:
-            return None
-        self.client.delete(self.keys.capacity_override)
-        return int(override["step"])
+    def autoscale_inputs(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(autoscale state, capacity override, health signals) in one round trip."""
+        keys = (self.keys.autoscale_state, self.keys.capacity_override, self.keys.health_signals)
+        state, override, signals = (
+            json.loads(raw) if raw else {} for raw in self.client.mget(keys)
+        )
+        return state, override, signals
+
+    def clear_capacity_step(self, override: Mapping[str, Any]) -> None:
+        """A one-shot step is applied once; a newer override set meanwhile stays."""
+        keys = [self.keys.capacity_override]
+        self._delete_if_unchanged(keys=keys, args=[json.dumps(dict(override))])
 
     # Autoscale and rate limits ----------------------------------------------
 

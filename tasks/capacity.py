@@ -53,10 +53,10 @@ def decide(
     if not redis_ok:
         return _fixed(rt, REDIS_UNAVAILABLE), {}
     try:
-        state = rt.control.autoscale_state()
-        override = rt.control.capacity_override()
-        step = rt.control.take_capacity_step()
-        signals = rt.control.health_signals()
+        state, override, signals = rt.control.autoscale_inputs()
+        step = override.get("step")
+        if step is not None:
+            rt.control.clear_capacity_step(override)
     except RedisError:
         return _fixed(rt, REDIS_UNAVAILABLE), {}
     inputs = AutoscaleInputs(

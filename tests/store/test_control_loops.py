@@ -155,3 +155,15 @@ def test_borrowing_is_opt_in_and_bounded(make_app: AppFactory) -> None:
     second = Dispatcher(app).tick(fence=0, redis_ok=True)
     assert first["claimed"] == 10  # the partition cap
     assert second["claimed"] == 10 and second["borrowed"] == {"busy": 4}
+
+
+def test_an_operator_step_applies_once(app: Celery) -> None:
+    control = runtime_of(app).control
+    for workspace in ("a", "b", "c"):
+        enqueue(workspace, "test.noop", {}, app=app)
+    control.save_autoscale_state({"capacity": 20})
+    control.set_capacity_override({"step": 8})
+    first = Dispatcher(app).tick(fence=0, redis_ok=True)
+    assert (first["capacity"], first["capacity_reason"]) == (28, "OPERATOR_STEP")
+    assert control.capacity_override() == {}  # used up
+    assert Dispatcher(app).tick(fence=0, redis_ok=True)["capacity_reason"] != "OPERATOR_STEP"
