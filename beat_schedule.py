@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from celery.schedules import crontab
 
 if TYPE_CHECKING:
-    from tasks.settings import Settings
+    from fairbeat.tasks.settings import Settings
 
 # A dispatch message older than this is dropped unrun: after an outage the
 # backlog of beat ticks collapses into the next one instead of a burst.

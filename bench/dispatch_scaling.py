@@ -22,10 +22,10 @@ from celery import Celery
 from sqlalchemy import Engine, text
 
 from bench import harness
-from store.db import make_engine
-from tasks.app import create_app
-from tasks.dispatch import Dispatcher
-from tasks.settings import Settings
+from fairbeat.store.db import make_engine
+from fairbeat.tasks.application import create_app
+from fairbeat.tasks.dispatch import Dispatcher
+from fairbeat.tasks.settings import Settings
 
 FULL = {"backlogs": [10_000, 100_000, 1_000_000], "workspaces": [10, 1_000, 10_000]}
 QUICK = {"backlogs": [1_000, 10_000], "workspaces": [10, 100]}
@@ -96,8 +96,9 @@ def run(sizes: dict[str, list[int]]) -> dict[str, Any]:
         for backlog in sizes["backlogs"]:
             for workspaces in sizes["workspaces"]:
                 _fill(engine, backlog, workspaces)
-                rows.append({"backlog": backlog, "workspaces": workspaces,
-                             **_time_ticks(app, engine)})  # fmt: skip
+                rows.append(
+                    {"backlog": backlog, "workspaces": workspaces, **_time_ticks(app, engine)}
+                )
         engine.dispose()
     return {"benchmark": "dispatch_scaling", "results": rows, **_ratios(rows, sizes)}
 

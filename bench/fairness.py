@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import harness
 from bench.metrics import latency_summary, makespan, windowed_jain
-from tasks.api import enqueue
+from fairbeat.tasks.api import enqueue
 
 WINDOW_S = 0.5
 
@@ -48,8 +48,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with harness.fresh_database() as url, harness.fairbeat_fleet(url) as app:
 
         def fairbeat_submit(workspace: str, now: float) -> None:
-            payload = {"workspace": workspace, "ms": args.job_ms, "enqueued_at": now,
-                       "results": results}  # fmt: skip
+            payload = {
+                "workspace": workspace,
+                "ms": args.job_ms,
+                "enqueued_at": now,
+                "results": results,
+            }
             enqueue(workspace, "bench.work", payload, app=app)
 
         fairbeat = _measure(fairbeat_submit, load)

@@ -20,11 +20,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.record import RESULTS_KEY
-from store import migrate
-from store.db import make_engine
-from tasks.app import create_app
-from tasks.settings import Settings
-from tasks.up import child_env, fleet
+from fairbeat.store import migrate
+from fairbeat.store.db import make_engine
+from fairbeat.tasks.application import create_app
+from fairbeat.tasks.settings import Settings
+from fairbeat.up import child_env, fleet
 
 PG_ADMIN_URL = os.environ.get(
     "FAIRBEAT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import harness
-from scheduling.stats import percentile
-from tasks.api import enqueue
+from fairbeat.scheduling.stats import percentile
+from fairbeat.tasks.api import enqueue
 
 IDLE_GAP_S = 0.05
 

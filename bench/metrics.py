@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from scheduling.stats import jain_index, percentile
+from fairbeat.scheduling.stats import jain_index, percentile
 
 Event = Mapping[str, float | str]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench import harness
 from bench.metrics import makespan
-from tasks.api import enqueue
+from fairbeat.tasks.api import enqueue
 
 
 def _measure(submit: Callable[[int, float], None], jobs: int) -> dict[str, Any]:

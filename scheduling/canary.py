@@ -44,21 +44,29 @@ class Verdict:
 
 def starved_workspaces(m: CanaryMeasures, limit_s: float) -> tuple[str, ...]:
     """A workspace is starved if its jobs did not all finish, or one waited past the limit."""
-    return tuple(sorted(
-        w for w, n in m.jobs_by_workspace.items()
-        if m.done_by_workspace.get(w, 0) < n or m.max_wait_by_workspace.get(w, 0.0) > limit_s
-    ))  # fmt: skip
+    return tuple(
+        sorted(
+            w
+            for w, n in m.jobs_by_workspace.items()
+            if m.done_by_workspace.get(w, 0) < n or m.max_wait_by_workspace.get(w, 0.0) > limit_s
+        )
+    )
 
 
 def verdict(m: CanaryMeasures, t: Thresholds) -> Verdict:
     starved = starved_workspaces(m, t.queue_age_p95_s)
     p95 = m.queue_age_p95_s
     checks = (
-        Check("queue_age_p95_s", p95 is not None and p95 <= t.queue_age_p95_s, p95,
-              t.queue_age_p95_s),
-        Check("duplicate_sends", m.duplicate_sends <= t.duplicate_sends, m.duplicate_sends,
-              t.duplicate_sends),
+        Check(
+            "queue_age_p95_s", p95 is not None and p95 <= t.queue_age_p95_s, p95, t.queue_age_p95_s
+        ),
+        Check(
+            "duplicate_sends",
+            m.duplicate_sends <= t.duplicate_sends,
+            m.duplicate_sends,
+            t.duplicate_sends,
+        ),
         Check("stale_runs", m.stale_runs <= t.stale_runs, m.stale_runs, t.stale_runs),
         Check("starved_workspaces", not starved, len(starved), 0),
-    )  # fmt: skip
+    )
     return Verdict(GO if all(c.passed for c in checks) else NO_GO, checks, starved)

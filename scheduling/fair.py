@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduling.reasons import (
+from fairbeat.scheduling.reasons import (
     CLAIM_BATCH,
     GLOBAL_CAPACITY,
     GUARDRAIL_STEP_DOWN,
@@ -161,10 +161,19 @@ def plan_fair(
     while capacity would otherwise idle. ``capacity_reason`` names what holds jobs
     back when capacity runs out (GUARDRAIL_STEP_DOWN after a guardrail)."""
     unclaimed = dict.fromkeys(
-        (GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN, CLAIM_BATCH, WORKSPACE_QUOTA, PARTITION_CAP,
-         WORKSPACE_PAUSED, LADDER_UNAVAILABLE, RATE_LIMITED, RECLAIMED),
+        (
+            GLOBAL_CAPACITY,
+            GUARDRAIL_STEP_DOWN,
+            CLAIM_BATCH,
+            WORKSPACE_QUOTA,
+            PARTITION_CAP,
+            WORKSPACE_PAUSED,
+            LADDER_UNAVAILABLE,
+            RATE_LIMITED,
+            RECLAIMED,
+        ),
         0,
-    )  # fmt: skip
+    )
     by_id = {d.workspace_id: d for d in demands}
     ids = sorted(by_id)
     entries = []

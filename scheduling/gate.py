@@ -65,8 +65,13 @@ class GateState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateState:
-        return cls(**{k: data[k] for k in ("rung", "healthy_streak", "breach_streak",
-                                              "last_window") if k in data})  # fmt: skip
+        return cls(
+            **{
+                k: data[k]
+                for k in ("rung", "healthy_streak", "breach_streak", "last_window")
+                if k in data
+            }
+        )
 
 
 @dataclass(frozen=True)

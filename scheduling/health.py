@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scheduling.stats import percentile
+from fairbeat.scheduling.stats import percentile
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scheduling.reasons import (
+from fairbeat.scheduling.reasons import (
     QUOTA_LADDER,
     QUOTA_LADDER_UNAVAILABLE,
     QUOTA_OPERATOR_PIN,

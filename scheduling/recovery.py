@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scheduling.jobstate import JobStatus
+from fairbeat.scheduling.jobstate import JobStatus
 
 RECOVERED_TO_PENDING = "RECOVERED_TO_PENDING"  # the worker died; the job runs again
 RECOVERED_TO_FAILED = "RECOVERED_TO_FAILED"  # the worker died on its last attempt

@@ -24,11 +24,16 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from scheduling.autoscale import AutoscaleInputs, AutoscalePolicy, Override, decide_capacity
-from scheduling.fair import FairState, WorkspaceDemand, plan_fair
-from scheduling.gate import GatePolicy, GateState, WindowMetrics, decide_gate, quota_at
-from scheduling.quota import DEFAULT_TIER, DEFAULT_TIER_QUOTAS, tier_base
-from scheduling.stats import percentile
+from fairbeat.scheduling.autoscale import (
+    AutoscaleInputs,
+    AutoscalePolicy,
+    Override,
+    decide_capacity,
+)
+from fairbeat.scheduling.fair import FairState, WorkspaceDemand, plan_fair
+from fairbeat.scheduling.gate import GatePolicy, GateState, WindowMetrics, decide_gate, quota_at
+from fairbeat.scheduling.quota import DEFAULT_TIER, DEFAULT_TIER_QUOTAS, tier_base
+from fairbeat.scheduling.stats import percentile
 
 # Window labels are ISO timestamps, as the real gate writes them; any fixed
 # date works because the gate only compares labels with each other.

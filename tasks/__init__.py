@@ -1,20 +1,23 @@
-"""fairbeat's Celery edge. ``celery -A tasks worker`` and ``celery -A tasks beat`` start here.
+"""fairbeat's Celery edge: the app, and the dispatch, run, gate and maintenance tasks.
 
-Importing this package reads the ``FAIRBEAT_*`` settings once and builds the app.
+Installed as ``fairbeat.tasks``; import it by that name. From a checkout,
+``celery -A tasks worker`` also works (the design card's entry point): the app
+is built from the ``FAIRBEAT_*`` settings on first use, never at import.
 """
 
-import sys
+from __future__ import annotations
 
-from tasks.api import enqueue
-from tasks.app import create_app
-from tasks.context import JobContext, job_context
-from tasks.errors import EnqueueError
-from tasks.settings import SettingsError, load_settings
+from typing import TYPE_CHECKING, Any
 
-try:
-    app = create_app(load_settings())
-except SettingsError as exc:
-    # Fail at start, naming the variable, before any process does work.
-    sys.exit(f"fairbeat: {exc}")
+if TYPE_CHECKING:
+    from celery import Celery
 
-__all__ = ["EnqueueError", "JobContext", "app", "enqueue", "job_context"]
+    app: Celery
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from fairbeat.tasks.application import app_for_command
+
+        return app_for_command()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Protocol
 
-from scheduling.alerts import FIRE, AlertAction
+from fairbeat.scheduling.alerts import FIRE, AlertAction
 
 log = logging.getLogger("fairbeat.alerts")
 
@@ -41,9 +41,12 @@ class LogSink:
     def send(self, action: AlertAction, episode: str) -> str | None:
         log.warning(
             message(action, episode),
-            extra={"action": f"alert.{action.action.lower()}", "kind": action.kind,
-                   "episode": episode},
-        )  # fmt: skip
+            extra={
+                "action": f"alert.{action.action.lower()}",
+                "kind": action.kind,
+                "episode": episode,
+            },
+        )
         return None
 
 
@@ -61,9 +64,10 @@ class SlackSink:
                 response.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
             log.error(
-                "alert webhook failed: %s", exc,
+                "alert webhook failed: %s",
+                exc,
                 extra={"action": "alert.delivery_failed", "kind": action.kind, "episode": episode},
-            )  # fmt: skip
+            )
             return str(exc)
         LogSink().send(action, episode)
         return None

@@ -17,14 +17,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from store import jobs, selection
-from store.db import autocommit
-from store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
-from tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
-from tasks.kick import kick
-from tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
-from tasks.runtime import Runtime, runtime_of
-from tasks.settings import Settings
+from fairbeat.store import jobs, selection
+from fairbeat.store.db import autocommit
+from fairbeat.store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
+from fairbeat.tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
+from fairbeat.tasks.kick import kick
+from fairbeat.tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
+from fairbeat.tasks.runtime import Runtime, runtime_of
+from fairbeat.tasks.settings import Settings
 
 MAX_PRIORITY = 1_000_000
 MAX_ATTEMPTS = 1000  # as FAIRBEAT_MAX_ATTEMPTS allows; the column is 32-bit
@@ -137,9 +137,9 @@ def enqueue(
     ``dedupe_key`` in a workspace returns the existing job (``created=False``).
     """
     if app is None:
-        from tasks import app as default_app
+        from fairbeat.tasks.application import default_app
 
-        app = default_app
+        app = default_app()
     rt: Runtime = runtime_of(app)
     now = rt.now()
     attempts = rt.settings.max_attempts if max_attempts is None else max_attempts

@@ -7,7 +7,7 @@ import time
 import redis
 from celery import shared_task
 
-from tasks.context import job_context
+from fairbeat.tasks.context import job_context
 
 CANARY_KIND = "canary.probe"
 

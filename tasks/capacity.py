@@ -7,8 +7,8 @@ from typing import Any
 
 from redis import RedisError
 
-from scheduling import ratelimit
-from scheduling.autoscale import (
+from fairbeat.scheduling import ratelimit
+from fairbeat.scheduling.autoscale import (
     GUARDRAILS,
     HOLD_COOLDOWN,
     AutoscaleInputs,
@@ -17,9 +17,9 @@ from scheduling.autoscale import (
     Override,
     decide_capacity,
 )
-from scheduling.reasons import GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN
-from store.selection import WorkspaceProfile
-from tasks.runtime import Runtime
+from fairbeat.scheduling.reasons import GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN
+from fairbeat.store.selection import WorkspaceProfile
+from fairbeat.tasks.runtime import Runtime
 
 log = logging.getLogger("fairbeat.autoscale")
 
@@ -30,11 +30,14 @@ CONTENTION_SMOOTHING = 0.2  # weight of the newest tick in the contention averag
 
 def policy_of(rt: Runtime) -> AutoscalePolicy:
     s = rt.settings
-    return AutoscalePolicy(min_capacity=s.capacity_min, max_capacity=s.capacity_max,
-                           per_workspace=s.capacity_per_workspace,
-                           error_rate_limit=s.error_rate_limit,
-                           contention_limit=s.contention_limit,
-                           cooldown_s=s.autoscale_cooldown_s)  # fmt: skip
+    return AutoscalePolicy(
+        min_capacity=s.capacity_min,
+        max_capacity=s.capacity_max,
+        per_workspace=s.capacity_per_workspace,
+        error_rate_limit=s.error_rate_limit,
+        contention_limit=s.contention_limit,
+        cooldown_s=s.autoscale_cooldown_s,
+    )
 
 
 def _fixed(rt: Runtime, reason: str) -> CapacityDecision:
@@ -73,11 +76,20 @@ def decide(
     )
     decision = decide_capacity(inputs, policy_of(rt), rt.settings.worker_concurrency)
     if decision.capacity != inputs.previous or decision.reason_code != state.get("reason"):
-        extra = {"action": "autoscale.decision", "capacity": decision.capacity,
-                 "reason_code": decision.reason_code, "desired_workers": decision.desired_workers,
-                 **decision.evidence}  # fmt: skip
-        log.info("capacity %s -> %s (%s)", inputs.previous, decision.capacity,
-                 decision.reason_code, extra=extra)  # fmt: skip
+        extra = {
+            "action": "autoscale.decision",
+            "capacity": decision.capacity,
+            "reason_code": decision.reason_code,
+            "desired_workers": decision.desired_workers,
+            **decision.evidence,
+        }
+        log.info(
+            "capacity %s -> %s (%s)",
+            inputs.previous,
+            decision.capacity,
+            decision.reason_code,
+            extra=extra,
+        )
     return decision, state
 
 
@@ -91,18 +103,25 @@ def held_by(decision: CapacityDecision, state: dict[str, Any]) -> str:
 
 
 def save(
-    rt: Runtime, decision: CapacityDecision, state: dict[str, Any], now_s: float,
-    planned: int, lost: int, fence: int,
-) -> None:  # fmt: skip
+    rt: Runtime,
+    decision: CapacityDecision,
+    state: dict[str, Any],
+    now_s: float,
+    planned: int,
+    lost: int,
+    fence: int,
+) -> None:
     """Keep the decision for the next tick, fenced: a superseded dispatcher writes nothing."""
     if decision.reason_code in (FIXED_CAPACITY, REDIS_UNAVAILABLE):
         return
     contention = state.get("contention")
     if planned:
         sample = lost / planned
-        contention = sample if contention is None else (
-            CONTENTION_SMOOTHING * sample + (1 - CONTENTION_SMOOTHING) * contention
-        )  # fmt: skip
+        contention = (
+            sample
+            if contention is None
+            else (CONTENTION_SMOOTHING * sample + (1 - CONTENTION_SMOOTHING) * contention)
+        )
     was_guardrail = decision.reason_code == HOLD_COOLDOWN and state.get("reason") in GUARDRAILS
     new = {
         "capacity": decision.capacity,
@@ -136,10 +155,11 @@ def rate_allowances(rt: Runtime, limits: dict[str, float], now_s: float) -> dict
     except RedisError:
         return {w: ratelimit.burst_for(rate) for w, rate in limits.items()}
     return {
-        w: ratelimit.available(now_s=now_s, tat_s=tats.get(w), rate_per_s=rate,
-                              burst=ratelimit.burst_for(rate))
+        w: ratelimit.available(
+            now_s=now_s, tat_s=tats.get(w), rate_per_s=rate, burst=ratelimit.burst_for(rate)
+        )
         for w, rate in limits.items()
-    }  # fmt: skip
+    }
 
 
 def consume_rates(
@@ -149,9 +169,12 @@ def consume_rates(
         return
     try:
         tats = rt.control.rate_tats(w for w in claimed if w in limits)
-        rt.control.save_rate_tats({
-            w: ratelimit.consume(now_s=now_s, tat_s=tats.get(w), rate_per_s=limits[w], n=n)
-            for w, n in claimed.items() if w in limits
-        })  # fmt: skip
+        rt.control.save_rate_tats(
+            {
+                w: ratelimit.consume(now_s=now_s, tat_s=tats.get(w), rate_per_s=limits[w], n=n)
+                for w, n in claimed.items()
+                if w in limits
+            }
+        )
     except RedisError:
         log.warning("rate limit state not saved", extra={"action": "ratelimit.not_saved"})

@@ -10,10 +10,10 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from store import effects, jobs
-from store.db import autocommit
-from tasks.errors import LeaseLost
-from tasks.runtime import Runtime
+from fairbeat.store import effects, jobs
+from fairbeat.store.db import autocommit
+from fairbeat.tasks.errors import LeaseLost
+from fairbeat.tasks.runtime import Runtime
 
 T = TypeVar("T")
 

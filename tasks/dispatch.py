@@ -19,15 +19,15 @@ from typing import Any
 from celery import Celery, Task, shared_task
 from redis import RedisError
 
-from scheduling.autoscale import CapacityDecision
-from scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
-from scheduling.reasons import LOST_CLAIM
-from scheduling.routing import route
-from store import jobs, runs, selection
-from store.db import autocommit
-from tasks import capacity, pool, quotas
-from tasks.kick import KICK
-from tasks.runtime import Runtime, runtime_of
+from fairbeat.scheduling.autoscale import CapacityDecision
+from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
+from fairbeat.scheduling.reasons import LOST_CLAIM
+from fairbeat.scheduling.routing import route
+from fairbeat.store import jobs, runs, selection
+from fairbeat.store.db import autocommit
+from fairbeat.tasks import capacity, pool, quotas
+from fairbeat.tasks.kick import KICK
+from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.dispatch")
 
@@ -198,8 +198,9 @@ class Dispatcher:
             borrow_limit=self.settings.borrow_limit,
             capacity_reason=capacity.held_by(decision, state),
         )
-        return PlannedTick(now, sum(due.values()), plan, ladder_ok, started, decision, state,
-                           limits)  # fmt: skip
+        return PlannedTick(
+            now, sum(due.values()), plan, ladder_ok, started, decision, state, limits
+        )
 
     def carry_out(
         self, planned: PlannedTick, fence: int, redis_ok: bool, run_id: int | None
@@ -217,8 +218,15 @@ class Dispatcher:
         planned_n = sum(plan.allocations.values())
         if redis_ok:  # both writes are fenced by the lease in Redis itself
             self._save_fair_state(fence, plan.state)
-            capacity.save(self.rt, planned.capacity, planned.autoscale_state, now_s, planned_n,
-                          planned_n - len(claims), fence)  # fmt: skip
+            capacity.save(
+                self.rt,
+                planned.capacity,
+                planned.autoscale_state,
+                now_s,
+                planned_n,
+                planned_n - len(claims),
+                fence,
+            )
         capacity.consume_rates(self.rt, planned.rate_limits, claimed, now_s)
         changed = planned.capacity.capacity != planned.autoscale_state.get("capacity")
         if self.settings.autoscale_apply_pool and changed:

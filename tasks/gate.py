@@ -19,7 +19,7 @@ from celery import Celery, Task, shared_task
 from redis import RedisError
 from sqlalchemy import select
 
-from scheduling.gate import (
+from fairbeat.scheduling.gate import (
     ALREADY_EVALUATED,
     BASE_RUNG,
     GatePolicy,
@@ -27,12 +27,12 @@ from scheduling.gate import (
     WindowMetrics,
     decide_gate,
 )
-from scheduling.quota import tier_base
-from scheduling.stats import peak_concurrency, percentile
-from store import gate_metrics, runs, selection
-from store.db import insert_ignoring_conflicts
-from store.models import gate_decision_table, workspace_table
-from tasks.runtime import Runtime, runtime_of
+from fairbeat.scheduling.quota import tier_base
+from fairbeat.scheduling.stats import peak_concurrency, percentile
+from fairbeat.store import gate_metrics, runs, selection
+from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.models import gate_decision_table, workspace_table
+from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.gate")
 
@@ -43,9 +43,12 @@ class GateUnavailable(RuntimeError):
 
 def policy_of(rt: Runtime) -> GatePolicy:
     s = rt.settings
-    return GatePolicy(ladder=tuple(s.quota_ladder), queue_age_p95_limit_s=s.queue_age_alert_s,
-                      failure_rate_limit=s.error_rate_limit,
-                      contention_limit=s.contention_limit)  # fmt: skip
+    return GatePolicy(
+        ladder=tuple(s.quota_ladder),
+        queue_age_p95_limit_s=s.queue_age_alert_s,
+        failure_rate_limit=s.error_rate_limit,
+        contention_limit=s.contention_limit,
+    )
 
 
 def last_window_start(now: datetime, window_s: int) -> datetime:
@@ -121,12 +124,21 @@ def _write(rt: Runtime, window: str, results: list[GateVerdict]) -> bool:
     try:
         with rt.engine.begin() as conn:
             for v in results:
-                conn.execute(insert_ignoring_conflicts(conn, gate_decision_table).values(
-                    window=window, workspace_id=v.workspace_id, from_quota=v.from_quota,
-                    to_quota=v.to_quota, reason_code=v.reason_code,
-                    evidence={**v.evidence, "state": asdict(v.state),
-                              "ladder": list(policy.ladder)},
-                    decided_at=now))  # fmt: skip
+                conn.execute(
+                    insert_ignoring_conflicts(conn, gate_decision_table).values(
+                        window=window,
+                        workspace_id=v.workspace_id,
+                        from_quota=v.from_quota,
+                        to_quota=v.to_quota,
+                        reason_code=v.reason_code,
+                        evidence={
+                            **v.evidence,
+                            "state": asdict(v.state),
+                            "ladder": list(policy.ladder),
+                        },
+                        decided_at=now,
+                    )
+                )
             if not rt.control.write_ladder(window, entries):
                 raise _AlreadyWritten  # roll the SQL back: the first run's rows stand
     except _AlreadyWritten:
@@ -157,10 +169,14 @@ def run_gate(
         written = bool(fresh) and _write(rt, window, fresh)
         report["written"] = written
         report["decisions"] = [
-            {"workspace_id": v.workspace_id, "from_quota": v.from_quota, "to_quota": v.to_quota,
-             "reason_code": v.reason_code if written or not fresh else ALREADY_EVALUATED}
+            {
+                "workspace_id": v.workspace_id,
+                "from_quota": v.from_quota,
+                "to_quota": v.to_quota,
+                "reason_code": v.reason_code if written or not fresh else ALREADY_EVALUATED,
+            }
             for v in results
-        ]  # fmt: skip
+        ]
         status = runs.SUCCEEDED
     except GateUnavailable as exc:
         report["error"] = str(exc)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scheduling.health import figures
-from scheduling.jobstate import JobStatus
-from store import health, jobs
-from tasks.runtime import Runtime
+from fairbeat.scheduling.health import figures
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store import health, jobs
+from fairbeat.tasks.runtime import Runtime
 
 
 def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:

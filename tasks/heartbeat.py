@@ -13,9 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from store import jobs
-from store.db import autocommit
-from tasks.runtime import Runtime
+from fairbeat.store import jobs
+from fairbeat.store.db import autocommit
+from fairbeat.tasks.runtime import Runtime
 
 log = logging.getLogger("fairbeat.heartbeat")
 
@@ -33,9 +33,10 @@ def keep_alive(rt: Runtime, job_id: int, fence: int) -> Iterator[None]:
                         return  # the job was taken away; its finish will be refused
             except Exception as exc:  # a missed beat is retried at the next one
                 log.warning(
-                    "heartbeat failed: %s", exc,
+                    "heartbeat failed: %s",
+                    exc,
                     extra={"action": "run.heartbeat_failed", "job_id": job_id},
-                )  # fmt: skip
+                )
 
     thread = threading.Thread(target=beat, name=f"fairbeat-heartbeat-{job_id}", daemon=True)
     thread.start()

@@ -13,7 +13,7 @@ import logging
 
 from celery import Celery
 
-from tasks.runtime import runtime_of
+from fairbeat.tasks.runtime import runtime_of
 
 log = logging.getLogger("fairbeat.kick")
 

@@ -17,13 +17,19 @@ from typing import Any
 from celery import Celery, Task, shared_task
 from redis import RedisError
 
-from scheduling.alerts import QUEUE_AGE_BREACH, STALE_RUN, AlertAction, Condition, alert_actions
-from scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
-from store import alerts, health, recovery, runs
-from store.db import autocommit
-from tasks.alerting import sink_for
-from tasks.health import snapshot
-from tasks.runtime import Runtime, runtime_of
+from fairbeat.scheduling.alerts import (
+    QUEUE_AGE_BREACH,
+    STALE_RUN,
+    AlertAction,
+    Condition,
+    alert_actions,
+)
+from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
+from fairbeat.store import alerts, health, recovery, runs
+from fairbeat.store.db import autocommit
+from fairbeat.tasks.alerting import sink_for
+from fairbeat.tasks.health import snapshot
+from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.maintenance")
 
@@ -45,19 +51,25 @@ def recover_jobs(rt: Runtime, now: datetime) -> dict[str, int]:
         if moved:
             counts[decision.reason_code] = counts.get(decision.reason_code, 0) + 1
             log.warning(
-                "recovered job %s", job.job_id,
-                extra={"action": "maintenance.recovered", "job_id": job.job_id,
-                       "workspace_id": job.workspace_id, "reason_code": decision.reason_code},
-            )  # fmt: skip
+                "recovered job %s",
+                job.job_id,
+                extra={
+                    "action": "maintenance.recovered",
+                    "job_id": job.job_id,
+                    "workspace_id": job.workspace_id,
+                    "reason_code": decision.reason_code,
+                },
+            )
     claimed_before = now - timedelta(seconds=settings.delivery_timeout_s)
     with rt.engine.begin() as conn:
         requeued = recovery.requeue_undelivered(conn, claimed_before)
     if requeued:
         counts[REQUEUED_UNDELIVERED] = len(requeued)
         log.warning(
-            "requeued %d undelivered claims", len(requeued),
+            "requeued %d undelivered claims",
+            len(requeued),
             extra={"action": "maintenance.requeued", "job_ids": requeued[:50]},
-        )  # fmt: skip
+        )
     return counts
 
 
@@ -67,10 +79,16 @@ def mark_stale_runs(rt: Runtime, now: datetime) -> list[dict[str, Any]]:
         stale = runs.mark_stale(conn, before, now)
     for run in stale:
         log.error(
-            "run %s of %s went stale", run["id"], run["function"],
-            extra={"action": "maintenance.stale_run", "run_id": run["id"],
-                   "function": run["function"], "fence": run["fence"]},
-        )  # fmt: skip
+            "run %s of %s went stale",
+            run["id"],
+            run["function"],
+            extra={
+                "action": "maintenance.stale_run",
+                "run_id": run["id"],
+                "function": run["function"],
+                "fence": run["fence"],
+            },
+        )
     return stale
 
 
@@ -81,9 +99,12 @@ def evaluate_alerts(
     p95 = health_now["queue_age_p95_s"]
     conditions = [
         Condition(STALE_RUN, stale > 0, {"stale_runs": stale}),
-        Condition(QUEUE_AGE_BREACH, p95 is not None and p95 > limit,
-                  {"queue_age_p95_s": p95, "limit_s": limit}),
-    ]  # fmt: skip
+        Condition(
+            QUEUE_AGE_BREACH,
+            p95 is not None and p95 > limit,
+            {"queue_age_p95_s": p95, "limit_s": limit},
+        ),
+    ]
     with rt.engine.connect() as conn:
         open_kinds = alerts.open_kinds(conn)
     sink = sink_for(rt.settings.slack_webhook_url)
@@ -148,9 +169,15 @@ def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any
 
 
 HEALTH_IN_REPORT = (
-    "due_pending", "oldest_due_age_s", "queue_age_p95_s", "running", "stale_locks",
-    "failure_rate", "duplicate_signal", "top_workspace_share",
-)  # fmt: skip
+    "due_pending",
+    "oldest_due_age_s",
+    "queue_age_p95_s",
+    "running",
+    "stale_locks",
+    "failure_rate",
+    "duplicate_signal",
+    "top_workspace_share",
+)
 
 
 @shared_task(name="fairbeat.maintenance", bind=True)

@@ -27,9 +27,16 @@ def apply_capacity(app: Celery, capacity: int) -> list[dict[str, Any]]:
     if not workers:
         return []
     per_worker = max(1, math.ceil(capacity / IN_FLIGHT_PER_PROCESS / len(workers)))
-    replies: list[dict[str, Any]] = app.control.autoscale(
-        per_worker, 1, reply=True, timeout=PING_TIMEOUT_S
-    ) or []  # fmt: skip
-    log.info("pool bounds sent", extra={"action": "autoscale.pool", "max": per_worker,
-                                        "workers": len(workers), "replies": replies})  # fmt: skip
+    replies: list[dict[str, Any]] = (
+        app.control.autoscale(per_worker, 1, reply=True, timeout=PING_TIMEOUT_S) or []
+    )
+    log.info(
+        "pool bounds sent",
+        extra={
+            "action": "autoscale.pool",
+            "max": per_worker,
+            "workers": len(workers),
+            "replies": replies,
+        },
+    )
     return replies

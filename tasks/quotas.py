@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from redis import RedisError
 
-from scheduling.quota import QuotaDecision, resolve_quota
-from store.selection import WorkspaceProfile
-from tasks.runtime import Runtime
+from fairbeat.scheduling.quota import QuotaDecision, resolve_quota
+from fairbeat.store.selection import WorkspaceProfile
+from fairbeat.tasks.runtime import Runtime
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from typing import Any
 from celery import Celery, Task, shared_task
 from sqlalchemy.exc import OperationalError
 
-from scheduling.retry import decide_retry
-from store import jobs
-from store.db import autocommit, retry_on_disconnect
-from tasks.context import JobContext, bound
-from tasks.errors import LeaseLost
-from tasks.heartbeat import keep_alive
-from tasks.kick import kick
-from tasks.runtime import Runtime, runtime_of
+from fairbeat.scheduling.retry import decide_retry
+from fairbeat.store import jobs
+from fairbeat.store.db import autocommit, retry_on_disconnect
+from fairbeat.tasks.context import JobContext, bound
+from fairbeat.tasks.errors import LeaseLost
+from fairbeat.tasks.heartbeat import keep_alive
+from fairbeat.tasks.kick import kick
+from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.run")
 

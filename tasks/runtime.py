@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, cast
 import redis
 from sqlalchemy import Engine
 
-from scheduling.retry import RetryPolicy
-from store.control import ControlState
-from store.db import make_engine
-from store.keys import Keys
-from store.live import LiveState
-from tasks.settings import Settings
+from fairbeat.scheduling.retry import RetryPolicy
+from fairbeat.store.control import ControlState
+from fairbeat.store.db import make_engine
+from fairbeat.store.keys import Keys
+from fairbeat.store.live import LiveState
+from fairbeat.tasks.settings import Settings
 
 # Redis calls on the hot path fail fast: a dead Redis means safe defaults, not a hang.
 REDIS_TIMEOUT_S = 2.0
@@ -85,5 +85,5 @@ class Runtime:
 def runtime_of(app: Celery) -> Runtime:
     runtime = getattr(app, "fairbeat_runtime", None)
     if runtime is None:
-        raise RuntimeError("this Celery app was not built by tasks.app.create_app")
+        raise RuntimeError("this Celery app was not built by fairbeat.tasks.application.create_app")
     return cast(Runtime, runtime)

@@ -17,8 +17,8 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from scheduling.fair import MIN_WEIGHT
-from scheduling.quota import DEFAULT_TIER_QUOTAS
+from fairbeat.scheduling.fair import MIN_WEIGHT
+from fairbeat.scheduling.quota import DEFAULT_TIER_QUOTAS
 
 # Enterprise workspaces get twice the share of a default one when both wait.
 DEFAULT_TIER_WEIGHTS = {"default": 1.0, "enterprise": 2.0}

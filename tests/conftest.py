@@ -18,11 +18,11 @@ from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from store import migrate
-from store.db import make_engine
-from store.models import metadata
-from tasks.app import create_app
-from tasks.settings import Settings
+from fairbeat.store import migrate
+from fairbeat.store.db import make_engine
+from fairbeat.store.models import metadata
+from fairbeat.tasks.application import create_app
+from fairbeat.tasks.settings import Settings
 
 PG_ADMIN_URL = os.environ.get(
     "FAIRBEAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -11,7 +11,7 @@ import time
 import redis
 from celery import shared_task
 
-from tasks import job_context
+from fairbeat import job_context
 
 LEDGER_KEY = "fairbeat-test:sends"
 

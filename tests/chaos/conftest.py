@@ -40,12 +40,18 @@ CHAOS_SETTINGS = {
 
 
 def record(fault: str, jobs: int, history: Any, recover_s: float, runs: int = 1) -> None:
-    RESULTS.append({
-        "fault": fault, "runs": runs, "jobs": jobs, "lost": len(history.lost),
-        "duplicated": sum(n - 1 for n in history.duplicated.values()),
-        "visible_duplicates": history.visible_duplicates,
-        "unexpected": len(history.unexpected), "recover_s": round(recover_s, 1),
-    })  # fmt: skip
+    RESULTS.append(
+        {
+            "fault": fault,
+            "runs": runs,
+            "jobs": jobs,
+            "lost": len(history.lost),
+            "duplicated": sum(n - 1 for n in history.duplicated.values()),
+            "visible_duplicates": history.visible_duplicates,
+            "unexpected": len(history.unexpected),
+            "recover_s": round(recover_s, 1),
+        }
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,9 +79,11 @@ def fleet_factory(pg_databases: PostgresDatabases, tmp_path: Path) -> Callable[.
 def start_worker(fleet: Fleet) -> subprocess.Popen[bytes]:
     """A replacement worker, as a supervisor would start after a crash."""
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-l", "warning"],
-        env=fleet.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "celery", "-A", "fairbeat", "worker", "-l", "warning"],
+        env=fleet.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -107,9 +115,20 @@ class PrivateRedis:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is needed for the Redis restart fault"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], cwd=self.workdir, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+        )
         client = redis.Redis.from_url(self.url)
         wait_for(lambda: _pings(client), "the private redis-server to answer", 20)
 

@@ -17,8 +17,8 @@ import redis
 from celery import shared_task
 from celery.signals import task_postrun
 
-from tasks import app, job_context
-from tasks.runtime import runtime_of
+from fairbeat import app, job_context
+from fairbeat.tasks.runtime import runtime_of
 
 EXECUTED = "chaos:exec"
 ACCEPTED = "chaos:accepted"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy import Engine, select
 
-from store.models import job_table
+from fairbeat.store.models import job_table
 from tests.chaos.handlers import ACCEPTED, EXECUTED
 
 

@@ -29,13 +29,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 
-from store import jobs
-from store.models import job_table
-from tasks.api import Enqueued, enqueue
-from tasks.dispatch import BEAT, Dispatcher
-from tasks.errors import EnqueueError
-from tasks.runtime import runtime_of
-from tasks.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from fairbeat.store import jobs
+from fairbeat.store.models import job_table
+from fairbeat.tasks.api import Enqueued, enqueue
+from fairbeat.tasks.dispatch import BEAT, Dispatcher
+from fairbeat.tasks.errors import EnqueueError
+from fairbeat.tasks.runtime import runtime_of
+from fairbeat.tasks.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 from tests.conftest import REDIS_URL, REPO_ROOT, AppFactory
 
 T = TypeVar("T")
@@ -77,9 +77,14 @@ JSON_VALUES = st.recursive(
 SURROGATES = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2)
 HUGE_TEXT = st.integers(min_value=60_000, max_value=70_000).map(lambda n: "x" * n)
 OFFSETS = st.sampled_from(
-    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)),
-     timezone(timedelta(hours=23, minutes=59)), timezone(-timedelta(hours=23, minutes=59))]
-)  # fmt: skip
+    [
+        UTC,
+        timezone(timedelta(hours=5, minutes=30)),
+        timezone(timedelta(hours=-8)),
+        timezone(timedelta(hours=23, minutes=59)),
+        timezone(-timedelta(hours=23, minutes=59)),
+    ]
+)
 NOT_JSON = (
     st.builds(object)
     | st.sets(st.integers(), min_size=1, max_size=2)
@@ -291,9 +296,15 @@ ESCAPES = [
 def test_a_value_the_store_cannot_hold_is_enqueued_or_refused(
     app: Celery, engine: Engine, field: str, value: Any
 ) -> None:
-    call: dict[str, Any] = {"workspace_id": "acme", "kind": "test.send", "payload": {"tag": "a"},
-                            "dedupe_key": None, "run_at": None, "priority": 0,
-                            "max_attempts": None}  # fmt: skip
+    call: dict[str, Any] = {
+        "workspace_id": "acme",
+        "kind": "test.send",
+        "payload": {"tag": "a"},
+        "dedupe_key": None,
+        "run_at": None,
+        "priority": 0,
+        "max_attempts": None,
+    }
     call[field] = value
     enqueued_or_refused(app, engine, call)
 
@@ -310,14 +321,52 @@ SETTING_STRINGS = st.one_of(
     st.integers().map(str),
     st.floats().map(str),
     st.sampled_from(
-        ["", " ", "0", "-1", "1", "60", "900", "7200", "1e9", "nan", "inf", "true", "off",
-         "null", "[]", "{}", "[1", "{", '{"default": 1}', '{"default": -1}', "[64, 100]",
-         "[100, 64]", "64,100", "fairbeat.control", "jobs.default", "a=b", "=", "a=",
-         "email.*=fairbeat.control", "sqlite:///x.db", "postgresql://u@h/db", "mysql://h/db",
-         "redis://h:6379/0", "rediss://h", "unix:///tmp/r.sock", "amqp://g@h//", "http://x",
-         "https://hooks.example/x", "ftp://x", "http://[::1", "json", "text"]
+        [
+            "",
+            " ",
+            "0",
+            "-1",
+            "1",
+            "60",
+            "900",
+            "7200",
+            "1e9",
+            "nan",
+            "inf",
+            "true",
+            "off",
+            "null",
+            "[]",
+            "{}",
+            "[1",
+            "{",
+            '{"default": 1}',
+            '{"default": -1}',
+            "[64, 100]",
+            "[100, 64]",
+            "64,100",
+            "fairbeat.control",
+            "jobs.default",
+            "a=b",
+            "=",
+            "a=",
+            "email.*=fairbeat.control",
+            "sqlite:///x.db",
+            "postgresql://u@h/db",
+            "mysql://h/db",
+            "redis://h:6379/0",
+            "rediss://h",
+            "unix:///tmp/r.sock",
+            "amqp://g@h//",
+            "http://x",
+            "https://hooks.example/x",
+            "ftp://x",
+            "http://[::1",
+            "json",
+            "text",
+        ]
     ),
-)  # fmt: skip
+)
 ENV_SAFE = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30)
 
 
@@ -370,8 +419,14 @@ def test_with_redis_down_enqueue_writes_and_a_beat_dispatch_claims_with_base_quo
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given fairbeat's Redis does not answer (the broker still does)
-    app = make_app(redis_url=DEAD_REDIS, broker_url=REDIS_URL, global_capacity=100,
-                   claim_batch=100, partition_cap=50, autoscale_enabled=False)  # fmt: skip
+    app = make_app(
+        redis_url=DEAD_REDIS,
+        broker_url=REDIS_URL,
+        global_capacity=100,
+        claim_batch=100,
+        partition_cap=50,
+        autoscale_enabled=False,
+    )
     # When jobs are enqueued, then each is written and its kick fails quietly
     with caplog.at_level(logging.WARNING, logger="fairbeat.kick"):
         for n in range(20):

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from store.db import make_engine
-from tasks.api import enqueue
+from fairbeat.store.db import make_engine
+from fairbeat.tasks.api import enqueue
 from tests.chaos.conftest import (
     SCALE,
     PrivateRedis,
@@ -47,8 +47,13 @@ def burst(
     for i in range(n):
         key = f"{label}-{i}"
         pause = (pauses or {}).get(key, "")
-        job = enqueue(f"ws{i % 4}", "chaos.send", {"key": key, "pause": pause, "ms": ms},
-                      dedupe_key=key, app=fleet.client)  # fmt: skip
+        job = enqueue(
+            f"ws{i % 4}",
+            "chaos.send",
+            {"key": key, "pause": pause, "ms": ms},
+            dedupe_key=key,
+            app=fleet.client,
+        )
         sends[job.job_id] = key
     return sends
 
@@ -167,8 +172,12 @@ def test_redis_restart_mid_burst(fleet_factory: Callable[..., Any], tmp_path: An
                 history, _ = settle_on_a_new_worker(fleet, sends)
             else:
                 history = settle(fleet, sends)
-            record("Redis restart mid-burst (broker and ladder lost)", len(sends), history,
-                   elapsed_since(started))  # fmt: skip
+            record(
+                "Redis restart mid-burst (broker and ladder lost)",
+                len(sends),
+                history,
+                elapsed_since(started),
+            )
             assert history.sound(IN_FLIGHT), history
     finally:
         server.stop()
@@ -184,17 +193,25 @@ def test_postgres_connections_terminated_during_claims_and_finishes(
         killed = 0
         for _ in range(6):
             with admin.connect() as conn:
-                killed += int(conn.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )).scalar_one())  # fmt: skip
+                killed += int(
+                    conn.execute(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    ).scalar_one()
+                )
             time.sleep(0.5)
         admin.dispose()
         fleet.engine.dispose()  # the test's own pooled connections were terminated too
         assert killed > 0
         history = settle(fleet, sends)
-        record("PostgreSQL connections terminated during claims and finishes", len(sends),
-               history, elapsed_since(started))  # fmt: skip
+        record(
+            "PostgreSQL connections terminated during claims and finishes",
+            len(sends),
+            history,
+            elapsed_since(started),
+        )
         # A terminated connection can fail the effect's record after the send: the window.
         assert history.sound(IN_FLIGHT), history
 
@@ -205,8 +222,12 @@ def test_a_visibility_timeout_shorter_than_the_job(fleet_factory: Callable[..., 
         sends = burst(fleet, "visibility", n=2, ms=14_000)
         started = time.monotonic()
         history = settle(fleet, sends)
-        record("Redis visibility timeout (10 s) shorter than the job (14 s)", len(sends),
-               history, elapsed_since(started))  # fmt: skip
+        record(
+            "Redis visibility timeout (10 s) shorter than the job (14 s)",
+            len(sends),
+            history,
+            elapsed_since(started),
+        )
         assert history.clean, history
 
 
@@ -217,5 +238,10 @@ def test_a_poison_job_stops_at_max_attempts(fleet_factory: Callable[..., Any]) -
         dead = fleet.wait_status(job.job_id, "FAILED")
         assert dead["attempts"] == 3 and "RECOVERED_TO_FAILED" in dead["last_error"]
         assert int(fleet.redis.hget("chaos:exec", "poison") or 0) == 3
-        record("poison job that kills its worker (max_attempts 3)", 1,
-               History(1, [], {}, 0, []), elapsed_since(started), runs=3)  # fmt: skip
+        record(
+            "poison job that kills its worker (max_attempts 3)",
+            1,
+            History(1, [], {}, 0, []),
+            elapsed_since(started),
+            runs=3,
+        )

@@ -34,16 +34,16 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine, func, select
 
-from scheduling.jobstate import TERMINAL, JobStatus, can_move
-from scheduling.recovery import recover_running
-from scheduling.retry import RetryPolicy, decide_retry
-from store import effects, jobs, migrate, recovery
-from store.db import autocommit, make_engine
-from store.models import job_effect_table, job_table
-from tasks.context import JobContext
-from tasks.errors import LeaseLost
-from tasks.runtime import Runtime
-from tasks.settings import Settings
+from fairbeat.scheduling.jobstate import TERMINAL, JobStatus, can_move
+from fairbeat.scheduling.recovery import recover_running
+from fairbeat.scheduling.retry import RetryPolicy, decide_retry
+from fairbeat.store import effects, jobs, migrate, recovery
+from fairbeat.store.db import autocommit, make_engine
+from fairbeat.store.models import job_effect_table, job_table
+from fairbeat.tasks.context import JobContext
+from fairbeat.tasks.errors import LeaseLost
+from fairbeat.tasks.runtime import Runtime
+from fairbeat.tasks.settings import Settings
 
 PENDING, CLAIMED, RUNNING = JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING
 SUCCEEDED, FAILED, CANCELLED = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
@@ -285,8 +285,9 @@ class JobLifecycle(RuleBasedStateMachine):
             assert (job_id, fence) not in self.started
             assert started.attempt == before.attempts + 1
             self.started.add((job_id, fence))
-            worker = Worker(name, job_id, fence, started.attempt, started.max_attempts,
-                            started.workspace_id)  # fmt: skip
+            worker = Worker(
+                name, job_id, fence, started.attempt, started.max_attempts, started.workspace_id
+            )
             self.workers.append(worker)
             self._done("deliver")
             return worker
@@ -469,9 +470,10 @@ class JobLifecycle(RuleBasedStateMachine):
         expected = sorted(
             job_id
             for job_id, row in self.rows.items()
-            if row.status == CLAIMED and row.claimed_at is not None
+            if row.status == CLAIMED
+            and row.claimed_at is not None
             and row.claimed_at < claimed_before
-        )  # fmt: skip
+        )
         with self.engine.begin() as conn:
             requeued = recovery.requeue_undelivered(conn, claimed_before)
         assert sorted(requeued) == expected
@@ -526,11 +528,18 @@ class JobLifecycle(RuleBasedStateMachine):
         with self.engine.connect() as conn:
             rows = {
                 int(r.id): Row(
-                    JobStatus(r.status), r.fence, r.attempts, r.max_attempts, r.workspace_id,
-                    r.run_at, r.claimed_at, r.locked_at, r.finished_at,
+                    JobStatus(r.status),
+                    r.fence,
+                    r.attempts,
+                    r.max_attempts,
+                    r.workspace_id,
+                    r.run_at,
+                    r.claimed_at,
+                    r.locked_at,
+                    r.finished_at,
                 )
                 for r in conn.execute(select(job_table))
-            }  # fmt: skip
+            }
             recorded = {
                 (r.workspace_id, r.effect_key): int(r.n)
                 for r in conn.execute(
@@ -592,8 +601,11 @@ class JobLifecycle(RuleBasedStateMachine):
         if job_id in self.succeeded:
             frozen = self.succeeded[job_id]
             assert (row.status, row.fence, row.finished_at, row.attempts) == (
-                frozen.status, frozen.fence, frozen.finished_at, frozen.attempts,
-            ), f"SUCCEEDED job {job_id} changed on {self.action}"  # fmt: skip
+                frozen.status,
+                frozen.fence,
+                frozen.finished_at,
+                frozen.attempts,
+            ), f"SUCCEEDED job {job_id} changed on {self.action}"
         elif row.status == SUCCEEDED:
             self.succeeded[job_id] = row
 
@@ -615,7 +627,7 @@ class JobLifecycle(RuleBasedStateMachine):
 
 def test_the_job_lifecycle_keeps_its_invariants(tmp_path: Path) -> None:
     JobLifecycle.directory = tmp_path
-    run_state_machine_as_test(  # type: ignore[no-untyped-call]
+    run_state_machine_as_test(
         JobLifecycle,
         settings=settings(
             max_examples=150,

@@ -18,11 +18,11 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine
 
-from store import jobs, migrate
-from store.db import make_engine
-from tasks.app import create_app
-from tasks.settings import Settings
-from tasks.up import fleet
+from fairbeat.store import jobs, migrate
+from fairbeat.store.db import make_engine
+from fairbeat.tasks.application import create_app
+from fairbeat.tasks.settings import Settings
+from fairbeat.up import fleet
 from tests.conftest import REPO_ROOT, PostgresDatabases
 
 E2E_REDIS_URL = os.environ.get("FAIRBEAT_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -15,10 +15,10 @@ import json
 import sys
 from datetime import timedelta
 
-from store import runs
-from tasks import app
-from tasks.dispatch import Dispatcher
-from tasks.runtime import runtime_of
+from fairbeat import app
+from fairbeat.store import runs
+from fairbeat.tasks.dispatch import Dispatcher
+from fairbeat.tasks.runtime import runtime_of
 
 
 def main() -> None:
@@ -35,15 +35,33 @@ def main() -> None:
         run_id = runs.begin(conn, "dispatch", f"paused:{fence}", fence, rt.now())
     assert run_id is not None
     planned = dispatcher.plan_tick(redis_ok=True, now=rt.now() + offset)
-    print(json.dumps({"ready": True, "fence": fence, "run_id": run_id,
-                      "planned": dict(planned.plan.allocations)}), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "ready": True,
+                "fence": fence,
+                "run_id": run_id,
+                "planned": dict(planned.plan.allocations),
+            }
+        ),
+        flush=True,
+    )
     sys.stdin.readline()
     report = dispatcher.carry_out(planned, fence, redis_ok=True, run_id=run_id)
     with rt.engine.begin() as conn:
         finished = runs.finish(conn, run_id, fence, rt.now(), report)
     saved = rt.live.save_fair_state(fence, planned.plan.state)
-    print(json.dumps({"claimed": report["claimed"], "sent": report["sent"],
-                      "finished": finished, "state_saved": saved}), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "claimed": report["claimed"],
+                "sent": report["sent"],
+                "finished": finished,
+                "state_saved": saved,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from store.models import job_table
+from fairbeat.store.models import job_table
 from tests.e2e.conftest import Fleet, fairbeat_env
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def test_a_worker_with_a_wrong_setting_fails_at_start_naming_it(variable: str, v
     env = fairbeat_env()
     env[variable] = value
     result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker"],
+        [sys.executable, "-m", "celery", "-A", "fairbeat", "worker"],
         env=env,
         capture_output=True,
         text=True,
@@ -80,8 +80,14 @@ def test_workspace_commands_pause_resume_and_refuse_an_unknown_tier(live: Fleet)
     assert paused.returncode == 0, paused.stderr
     assert json.loads(paused.stdout)["paused"] is True
     shown = json.loads(live.run_cli("workspace", "show", "cli-ws", "--json").stdout)
-    assert shown == {"id": "cli-ws", "tier": "default", "weight": 1.0, "paused": True,
-                     "high_quota_enabled": False, "rate_limit_per_s": None}  # fmt: skip
+    assert shown == {
+        "id": "cli-ws",
+        "tier": "default",
+        "weight": 1.0,
+        "paused": True,
+        "high_quota_enabled": False,
+        "rate_limit_per_s": None,
+    }
     resumed = live.run_cli("workspace", "set", "cli-ws", "--tier", "enterprise", "--high-quota")
     assert resumed.returncode == 0
     assert "tier=enterprise" in resumed.stdout and "high_quota_enabled=True" in resumed.stdout

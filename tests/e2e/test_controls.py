@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from store.models import operator_action_table
-from tasks.pool import apply_capacity
+from fairbeat.store.models import operator_action_table
+from fairbeat.tasks.pool import apply_capacity
 from tests.e2e.conftest import Fleet, fairbeat_cli, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -46,18 +46,37 @@ def test_capacity_ladder_and_gate_controls_are_audited(live: Fleet) -> None:
             )
         ).all()
     assert [a for a, _ in actions] == [
-        "capacity.pin", "capacity.unpin", "ladder.pin", "ladder.unpin", "gate.promotion",
+        "capacity.pin",
+        "capacity.unpin",
+        "ladder.pin",
+        "ladder.unpin",
         "gate.promotion",
-    ]  # fmt: skip
+        "gate.promotion",
+    ]
     assert actions[0].why == "incident 7"
 
 
 def test_capacity_is_applied_to_a_worker_pool_started_with_autoscale(live: Fleet) -> None:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--autoscale=6,1",
-         "-n", "scalable@%h", "-Q", "fairbeat.unused", "-l", "warning"],
-        env=live.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "fairbeat",
+            "worker",
+            "--autoscale=6,1",
+            "-n",
+            "scalable@%h",
+            "-Q",
+            "fairbeat.unused",
+            "-l",
+            "warning",
+        ],
+        env=live.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
 
         def scalable_replied() -> list[dict[str, Any]]:
@@ -74,15 +93,29 @@ def test_capacity_is_applied_to_a_worker_pool_started_with_autoscale(live: Fleet
 
 def test_canary_runs_a_burst_and_writes_the_go_packet(live: Fleet, tmp_path: Path) -> None:
     out = tmp_path / "packet"
-    result = live.run_cli("canary", "--workspaces", "4", "--jobs", "3", "--hot", "1",
-                          "--deadline-s", "120", "--out", str(out), "--json")  # fmt: skip
+    result = live.run_cli(
+        "canary",
+        "--workspaces",
+        "4",
+        "--jobs",
+        "3",
+        "--hot",
+        "1",
+        "--deadline-s",
+        "120",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["decision"] == "GO" and report["jobs"] == 3 * 10 + 3 * 3
     assert {c["name"]: c["passed"] for c in report["checks"]} == {
-        "queue_age_p95_s": True, "duplicate_sends": True, "stale_runs": True,
+        "queue_age_p95_s": True,
+        "duplicate_sends": True,
+        "stale_runs": True,
         "starved_workspaces": True,
-    }  # fmt: skip
+    }
     assert "# Canary" in (out / "canary.md").read_text()
     assert json.loads((out / "canary.json").read_text())["samples"]["t_s"]
     for plot in ("queue_age.png", "quota_rungs.png", "capacity.png"):
@@ -100,9 +133,11 @@ def test_exporter_alerts_and_maintenance_through_the_cli(live: Fleet) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     exporter = subprocess.Popen(
-        [fairbeat_cli(), "exporter", "--port", str(port)], env=live.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [fairbeat_cli(), "exporter", "--port", str(port)],
+        env=live.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
 
         def metrics() -> str | None:

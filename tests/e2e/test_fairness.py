@@ -9,8 +9,8 @@ from typing import cast
 import pytest
 from sqlalchemy import func, select
 
-from store.models import duplicate_event_table, job_table
-from tasks.api import enqueue
+from fairbeat.store.models import duplicate_event_table, job_table
+from fairbeat.tasks.api import enqueue
 from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import Fleet, running_fleet, wait_for
 from tests.handlers import LEDGER_KEY
@@ -46,8 +46,10 @@ def test_a_small_workspace_finishes_while_a_hot_one_has_a_backlog(two_beats: Fle
         enqueue("hot", "test.sleep", {"seconds": 0.05, "tag": f"hot-{n}"}, app=live.client)
     wait_for(lambda: counts(live, "hot").get("SUCCEEDED", 0) >= 10, "the hot backlog to start")
     # When a small workspace enqueues a few jobs
-    small = [enqueue("small", "test.send", {"tag": f"small-{n}"}, app=live.client).job_id
-             for n in range(3)]  # fmt: skip
+    small = [
+        enqueue("small", "test.send", {"tag": f"small-{n}"}, app=live.client).job_id
+        for n in range(3)
+    ]
     # Then they all succeed while the hot workspace still has jobs waiting
     for job_id in small:
         live.wait_status(job_id, "SUCCEEDED")
@@ -59,8 +61,10 @@ def test_a_small_workspace_finishes_while_a_hot_one_has_a_backlog(two_beats: Fle
 def test_two_beats_never_claim_or_send_twice(two_beats: Fleet) -> None:
     live = two_beats
     live.redis.delete(LEDGER_KEY)
-    ids = [enqueue(f"ws{n % 4}", "test.send", {"tag": f"pair-{n}"}, app=live.client).job_id
-           for n in range(40)]  # fmt: skip
+    ids = [
+        enqueue(f"ws{n % 4}", "test.send", {"tag": f"pair-{n}"}, app=live.client).job_id
+        for n in range(40)
+    ]
     for job_id in ids:
         live.wait_status(job_id, "SUCCEEDED")
     sends = [item.decode() for item in cast(list[bytes], live.redis.lrange(LEDGER_KEY, 0, -1))]

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from store import jobs
-from store.models import duplicate_event_table, job_table
+from fairbeat.store import jobs
+from fairbeat.store.models import duplicate_event_table, job_table
 from tests.e2e.conftest import Fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
@@ -120,10 +120,21 @@ def test_flower_runs_against_the_app_and_sees_the_worker(live: Fleet) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     flower = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks", "flower", f"--port={port}",
-         "--address=127.0.0.1", "--basic-auth=ops:test-secret"],
-        env=live.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "fairbeat",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+            "--basic-auth=ops:test-secret",
+        ],
+        env=live.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/workers?refresh=1",
@@ -169,6 +180,7 @@ def test_a_pending_job_is_cancelled_and_never_runs(live: Fleet) -> None:
     job = enqueue(live, "acme", "test.send", "--payload", '{"tag": "cancelled"}', "--run-at", later)
     job_id = int(job["job_id"])
     assert json.loads(live.run_cli("jobs", "cancel", str(job_id), "--json").stdout) == {
-        "cancelled": [job_id], "not_cancelled": [],
-    }  # fmt: skip
+        "cancelled": [job_id],
+        "not_cancelled": [],
+    }
     assert live.job(job_id)["status"] == "CANCELLED" and sends(live, "cancelled") == 0

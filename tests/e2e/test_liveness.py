@@ -14,8 +14,8 @@ from typing import cast
 import pytest
 from sqlalchemy import func, select
 
-from store.models import function_run_table, job_table
-from tasks.api import enqueue
+from fairbeat.store.models import function_run_table, job_table
+from fairbeat.tasks.api import enqueue
 from tests.conftest import REPO_ROOT, PostgresDatabases
 from tests.e2e.conftest import Fleet, running_fleet, wait_for
 from tests.handlers import LEDGER_KEY
@@ -71,10 +71,18 @@ def test_a_frozen_dispatcher_changes_nothing_when_it_wakes(fleet3: Fleet) -> Non
         for n in range(3)
     ]
     helper = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.paused_dispatcher", str(timedelta(days=1, minutes=1)
-                                                                  .total_seconds())],
-        env=live.env, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.paused_dispatcher",
+            str(timedelta(days=1, minutes=1).total_seconds()),
+        ],
+        env=live.env,
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert helper.stdout is not None and helper.stdin is not None
     ready = json.loads(helper.stdout.readline())
     assert ready["ready"] and ready["planned"] == {"later": 3}
@@ -87,9 +95,11 @@ def test_a_frozen_dispatcher_changes_nothing_when_it_wakes(fleet3: Fleet) -> Non
 
         def marked_stale() -> bool:
             with live.engine.connect() as conn:
-                status = conn.execute(select(function_run_table.c.status)
-                                      .where(function_run_table.c.id == ready["run_id"])
-                                      ).scalar_one()  # fmt: skip
+                status = conn.execute(
+                    select(function_run_table.c.status).where(
+                        function_run_table.c.id == ready["run_id"]
+                    )
+                ).scalar_one()
             return bool(status == "STALE")
 
         wait_for(marked_stale, "the frozen run to be marked STALE")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from tasks.api import enqueue
+from fairbeat.tasks.api import enqueue
 from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import Fleet, running_fleet
 
@@ -31,8 +31,7 @@ def rabbit_fleet(
 def test_jobs_run_through_rabbitmq_on_their_routed_queues(rabbit_fleet: Fleet) -> None:
     live = rabbit_fleet
     plain = enqueue("acme", "test.send", {"tag": "amqp"}, app=live.client)
-    routed = enqueue("acme", "test.flaky", {"tag": "amqp-routed", "fail_times": 0},
-                     app=live.client)  # fmt: skip
+    routed = enqueue("acme", "test.flaky", {"tag": "amqp-routed", "fail_times": 0}, app=live.client)
     assert live.wait_status(plain.job_id, "SUCCEEDED", "FAILED")["status"] == "SUCCEEDED"
     assert live.wait_status(routed.job_id, "SUCCEEDED", "FAILED")["status"] == "SUCCEEDED"
     # The queues are real RabbitMQ queues, each bound to its own direct exchange.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from store import migrate
+from fairbeat.store import migrate
 from tests.e2e.conftest import fairbeat_cli, fairbeat_env
 
 pytestmark = pytest.mark.e2e
@@ -54,8 +54,9 @@ def test_up_demo_runs_on_sqlite_with_a_private_redis_and_stops_clean(tmp_path: P
 def test_up_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
     env = fairbeat_env(redis_url=NO_REDIS_HERE)
     env["PATH"] = str(Path(sys.executable).parent)  # no redis-server to fall back on
-    result = run_in(tmp_path, env, sys.executable, "-c", "from tasks.cli import main; main()",
-                    "up", "--demo")  # fmt: skip
+    result = run_in(
+        tmp_path, env, sys.executable, "-c", "from fairbeat.cli import main; main()", "up", "--demo"
+    )
     assert result.returncode == 1
     assert "No Redis answers at redis://127.0.0.1:1/0" in result.stderr
     assert "redis-server --port 6379" in result.stderr
@@ -74,8 +75,18 @@ def test_migrate_creates_the_schema_on_a_fresh_sqlite_file(tmp_path: Path) -> No
 
 def test_simulate_writes_json_and_a_plot(tmp_path: Path) -> None:
     plot = tmp_path / "sim.png"
-    result = run_in(tmp_path, fairbeat_env(), fairbeat_cli(), "simulate", "--minutes", "45",
-                    "--json", "--plot", str(plot), timeout=120)  # fmt: skip
+    result = run_in(
+        tmp_path,
+        fairbeat_env(),
+        fairbeat_cli(),
+        "simulate",
+        "--minutes",
+        "45",
+        "--json",
+        "--plot",
+        str(plot),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["capacity"] and data["ladder"] and data["summary"]["capacity_reasons"]
@@ -86,9 +97,14 @@ def test_ctrl_c_stops_every_process_of_up(tmp_path: Path) -> None:
     # Given `fairbeat up` in a process group of its own, as a terminal would run it
     env = fairbeat_env(redis_url=NO_REDIS_HERE)
     up = subprocess.Popen(
-        [fairbeat_cli(), "up", "--flower-port", "0"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        [fairbeat_cli(), "up", "--flower-port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     assert up.stdout is not None
     lines = []
     for line in up.stdout:

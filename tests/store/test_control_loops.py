@@ -8,13 +8,13 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine, func, select
 
-from scheduling.reasons import GUARDRAIL_STEP_DOWN, RATE_LIMITED
-from store import workspaces
-from store.models import duplicate_event_table, gate_decision_table, job_table
-from tasks.api import enqueue
-from tasks.dispatch import Dispatcher
-from tasks.gate import GateUnavailable, run_gate
-from tasks.runtime import runtime_of
+from fairbeat.scheduling.reasons import GUARDRAIL_STEP_DOWN, RATE_LIMITED
+from fairbeat.store import workspaces
+from fairbeat.store.models import duplicate_event_table, gate_decision_table, job_table
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.dispatch import Dispatcher
+from fairbeat.tasks.gate import GateUnavailable, run_gate
+from fairbeat.tasks.runtime import runtime_of
 from tests.conftest import REDIS_URL, AppFactory
 
 W0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -24,12 +24,19 @@ WINDOW = timedelta(minutes=15)
 def busy_window(engine: Engine, workspace: str, start: datetime, concurrent: int) -> None:
     """``concurrent`` jobs running side by side for ten minutes of the window, all succeeded."""
     rows = [
-        {"workspace_id": workspace, "kind": "test.noop", "status": "SUCCEEDED",
-         "run_at": start + timedelta(seconds=1), "started_at": start + timedelta(seconds=2),
-         "finished_at": start + timedelta(minutes=10), "attempts": 1, "fence": 1,
-         "created_at": start}
+        {
+            "workspace_id": workspace,
+            "kind": "test.noop",
+            "status": "SUCCEEDED",
+            "run_at": start + timedelta(seconds=1),
+            "started_at": start + timedelta(seconds=2),
+            "finished_at": start + timedelta(minutes=10),
+            "attempts": 1,
+            "fence": 1,
+            "created_at": start,
+        }
         for _ in range(concurrent)
-    ]  # fmt: skip
+    ]
     with engine.begin() as conn:
         conn.execute(job_table.insert(), rows)
 
@@ -61,8 +68,9 @@ def test_two_healthy_busy_windows_promote_and_the_dispatcher_uses_the_rung(
     with engine.connect() as conn:
         rows = conn.execute(select(gate_decision_table).order_by(gate_decision_table.c.id)).all()
     assert [(r.reason_code, r.from_quota, r.to_quota) for r in rows] == [
-        ("HOLD_HEALTHY_STREAK", 16, 16), ("PROMOTED", 16, 64),
-    ]  # fmt: skip
+        ("HOLD_HEALTHY_STREAK", 16, 16),
+        ("PROMOTED", 16, 64),
+    ]
     assert rows[1].evidence["peak_in_flight"] == 16 and rows[1].evidence["breaches"] == []
 
 
@@ -88,9 +96,15 @@ def test_a_duplicate_send_demotes_to_base_at_once(app: Celery, engine: Engine) -
     assert control.ladder() == {"vip": 64}
     busy_window(engine, "vip", W0 + 2 * WINDOW, concurrent=64)
     with engine.begin() as conn:
-        conn.execute(duplicate_event_table.insert().values(
-            workspace_id="vip", job_id=1, fence=1, reason="EFFECT_RACED",
-            created_at=W0 + 2 * WINDOW + timedelta(minutes=3)))  # fmt: skip
+        conn.execute(
+            duplicate_event_table.insert().values(
+                workspace_id="vip",
+                job_id=1,
+                fence=1,
+                reason="EFFECT_RACED",
+                created_at=W0 + 2 * WINDOW + timedelta(minutes=3),
+            )
+        )
     assert reasons(run_gate(app, W0 + 2 * WINDOW)) == {"vip": "DEMOTED_DUPLICATE_SEND"}
     assert control.ladder() == {}  # back to its tier base
 

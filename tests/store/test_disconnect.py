@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from store import jobs
-from store.db import autocommit, make_engine, retry_on_disconnect
+from fairbeat.store import jobs
+from fairbeat.store.db import autocommit, make_engine, retry_on_disconnect
 from tests.store.test_jobs import T0, new_job
 
 

@@ -13,14 +13,19 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine, select
 
-from scheduling.reasons import LADDER_UNAVAILABLE, PARTITION_CAP, WORKSPACE_PAUSED, WORKSPACE_QUOTA
-from store import workspaces
-from store.models import function_run_table, job_table
-from tasks.api import enqueue
-from tasks.dispatch import BEAT, Dispatcher
-from tasks.errors import WorkspaceBacklogFull
-from tasks.kick import KICK
-from tasks.runtime import runtime_of
+from fairbeat.scheduling.reasons import (
+    LADDER_UNAVAILABLE,
+    PARTITION_CAP,
+    WORKSPACE_PAUSED,
+    WORKSPACE_QUOTA,
+)
+from fairbeat.store import workspaces
+from fairbeat.store.models import function_run_table, job_table
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.dispatch import BEAT, Dispatcher
+from fairbeat.tasks.errors import WorkspaceBacklogFull
+from fairbeat.tasks.kick import KICK
+from fairbeat.tasks.runtime import runtime_of
 from tests.conftest import AppFactory
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
@@ -99,9 +104,14 @@ def test_without_redis_high_quota_workspaces_fall_back_to_base(
 ) -> None:
     from tests.conftest import REDIS_URL
 
-    app = make_app(redis_url=DEAD_REDIS, broker_url=REDIS_URL, global_capacity=100,
-                   autoscale_enabled=False,
-                   claim_batch=100, partition_cap=50)  # fmt: skip
+    app = make_app(
+        redis_url=DEAD_REDIS,
+        broker_url=REDIS_URL,
+        global_capacity=100,
+        autoscale_enabled=False,
+        claim_batch=100,
+        partition_cap=50,
+    )
     rt = runtime_of(app)
     with engine.begin() as conn:
         workspaces.update_settings(conn, "vip", rt.now(), high_quota_enabled=True)

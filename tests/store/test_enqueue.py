@@ -10,9 +10,9 @@ from celery import Celery
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from store.models import job_table
-from tasks.api import enqueue
-from tasks.errors import EnqueueError, UnknownKind
+from fairbeat.store.models import job_table
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.errors import EnqueueError, UnknownKind
 
 
 def job_count(engine: Engine) -> int:

@@ -6,11 +6,11 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine, select
 
-from store import jobs
-from store.models import duplicate_event_table, job_effect_table
-from tasks.api import enqueue
-from tasks.run import DEAD_LETTERED, RETRY_SCHEDULED, SUCCEEDED, execute
-from tasks.runtime import runtime_of
+from fairbeat.store import jobs
+from fairbeat.store.models import duplicate_event_table, job_effect_table
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.run import DEAD_LETTERED, RETRY_SCHEDULED, SUCCEEDED, execute
+from fairbeat.tasks.runtime import runtime_of
 from tests.handlers import LEDGER_KEY
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import Engine, func, select
 
-from scheduling.jobstate import JobStatus
-from store import jobs
-from store.models import duplicate_event_table, job_table
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store import jobs
+from fairbeat.store.models import duplicate_event_table, job_table
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

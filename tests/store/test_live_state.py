@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from scheduling.fair import FairState
-from store.keys import Keys
-from store.live import LiveState
+from fairbeat.scheduling.fair import FairState
+from fairbeat.store.keys import Keys
+from fairbeat.store.live import LiveState
 
 
 def live(client: redis.Redis) -> LiveState:

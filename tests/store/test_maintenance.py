@@ -13,13 +13,13 @@ from celery import Celery
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, select, update
 
-from store import jobs, runs, selection
-from store.models import alert_table, function_run_table, health_snapshot_table, job_table
-from tasks.api import enqueue
-from tasks.dispatch import Dispatcher
-from tasks.exporter import FairbeatCollector
-from tasks.maintenance import run_maintenance
-from tasks.runtime import runtime_of
+from fairbeat.exporter import FairbeatCollector
+from fairbeat.store import jobs, runs, selection
+from fairbeat.store.models import alert_table, function_run_table, health_snapshot_table, job_table
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.dispatch import Dispatcher
+from fairbeat.tasks.maintenance import run_maintenance
+from fairbeat.tasks.runtime import runtime_of
 from tests.conftest import REPO_ROOT, AppFactory
 from tests.webhook import Recorder, webhook_server
 
@@ -34,8 +34,12 @@ def webhook() -> Iterator[Recorder]:
 
 @pytest.fixture
 def mapp(make_app: AppFactory, webhook: Recorder) -> Celery:
-    return make_app(stale_after_s=STALE_S, delivery_timeout_s=30, queue_age_alert_s=300,
-                    slack_webhook_url=webhook.url)  # fmt: skip
+    return make_app(
+        stale_after_s=STALE_S,
+        delivery_timeout_s=30,
+        queue_age_alert_s=300,
+        slack_webhook_url=webhook.url,
+    )
 
 
 _runs = iter(range(10**6))
@@ -147,13 +151,15 @@ def test_a_queue_age_breach_fires_once_per_episode(
     # Given a due job that has waited ten minutes
     job = enqueue("acme", "test.send", {"tag": "old"}, app=mapp)
     with engine.begin() as conn:
-        conn.execute(update(job_table).values(run_at=datetime.now().astimezone()
-                                              - timedelta(minutes=10)))  # fmt: skip
+        conn.execute(
+            update(job_table).values(run_at=datetime.now().astimezone() - timedelta(minutes=10))
+        )
     assert maintain(mapp)["alerts"] == ["FIRE QUEUE_AGE_BREACH"]
     assert maintain(mapp)["alerts"] == []  # the same episode: no second post
     with engine.begin() as conn:
-        conn.execute(update(job_table).where(job_table.c.id == job.job_id)
-                     .values(status="CANCELLED"))  # fmt: skip
+        conn.execute(
+            update(job_table).where(job_table.c.id == job.job_id).values(status="CANCELLED")
+        )
     assert maintain(mapp)["alerts"] == ["RESOLVE QUEUE_AGE_BREACH"]
     assert [p["text"].split()[1] for p in webhook.posts] == ["FIRING", "RESOLVED"]
 
@@ -210,7 +216,7 @@ def test_a_stale_or_superseded_dispatch_claims_nothing(mapp: Celery, engine: Eng
 
 
 def test_status_snapshot_carries_the_health_figures(mapp: Celery) -> None:
-    from tasks.health import snapshot
+    from fairbeat.tasks.health import snapshot
 
     enqueue("acme", "test.send", {"tag": "x"}, app=mapp)
     rt = runtime_of(mapp)
@@ -226,7 +232,7 @@ def test_status_snapshot_carries_the_health_figures(mapp: Celery) -> None:
         "duplicate_signal",
         "top_workspace_share",
     ):
-        assert key in snap  # fmt: skip
+        assert key in snap
     assert snap["due_pending"] == 1 and snap["stale_runs"] == 0
 
 

@@ -1,7 +1,7 @@
 from sqlalchemy import Engine, inspect
 
-from store import migrate
-from store.models import metadata
+from fairbeat.store import migrate
+from fairbeat.store.models import metadata
 
 
 def test_the_schema_is_at_the_newest_revision(engine: Engine) -> None:

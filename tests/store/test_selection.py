@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from store import jobs, selection, workspaces
+from fairbeat.store import jobs, selection, workspaces
 from tests.store.test_jobs import T0, insert, new_job
 
 

@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 from bench.metrics import Event, max_min_fair, windowed_jain
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=3), st.integers(0, 50), min_size=1),
-       st.integers(0, 200))  # fmt: skip
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=3), st.integers(0, 50), min_size=1),
+    st.integers(0, 200),
+)
 def test_max_min_fair_never_exceeds_demand_or_capacity(demands: dict[str, int], cap: int) -> None:
     share = max_min_fair(demands, cap)
     assert all(share[w] <= demands[w] + 1e-9 for w in demands)

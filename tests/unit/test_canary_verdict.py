@@ -1,4 +1,4 @@
-from scheduling.canary import GO, NO_GO, CanaryMeasures, Thresholds, verdict
+from fairbeat.scheduling.canary import GO, NO_GO, CanaryMeasures, Thresholds, verdict
 
 
 def measures(**change: object) -> CanaryMeasures:

@@ -23,15 +23,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import typer.main
-import yaml  # type: ignore[import-untyped]
+import yaml
 from celery import Celery
 from celery.bin.base import CLIContext
 from celery.bin.celery import celery as celery_cli
 from flower.options import default_options as flower_options
 
-from tasks import app
-from tasks.cli import cli
-from tasks.settings import ENV_PREFIX, Settings, load_settings
+from fairbeat.cli import cli
+from fairbeat.tasks.application import create_app
+from fairbeat.tasks.settings import ENV_PREFIX, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "compose"
@@ -202,7 +202,7 @@ def settings_from(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Se
 
 
 def celery_context() -> CLIContext:
-    return CLIContext(app=app, no_color=True, workdir=None, quiet=True)
+    return CLIContext(app=create_app(Settings()), no_color=True, workdir=None, quiet=True)
 
 
 def fairbeat_command(args: list[str]) -> dict[str, Any]:
@@ -224,10 +224,10 @@ def fairbeat_command(args: list[str]) -> dict[str, Any]:
 
 
 def celery_command(args: list[str]) -> tuple[str, dict[str, Any]]:
-    """Parse `celery -A tasks SUB ARGS` with Celery's click group and this app."""
-    assert args[:2] == ["-A", "tasks"], f"expected `celery -A tasks ...`, got {args}"
-    # `-A tasks` makes Celery import the module and take its `app`.
-    assert isinstance(importlib.import_module("tasks").app, Celery)
+    """Parse `celery -A fairbeat SUB ARGS` with Celery's click group and this app."""
+    assert args[:2] == ["-A", "fairbeat"], f"expected `celery -A fairbeat ...`, got {args}"
+    # `-A fairbeat` makes Celery import the package and take its `app`.
+    assert isinstance(importlib.import_module("fairbeat").app, Celery)
     name, rest = args[2], args[3:]
     assert name in ("worker", "beat", "flower"), f"unexpected celery subcommand {name!r}"
     assert name in celery_cli.commands, f"celery has no subcommand {name!r}"
@@ -555,7 +555,15 @@ def test_the_image_copies_everything_pip_install_packages() -> None:
     setuptools = project["tool"]["setuptools"]
     needed = {"pyproject.toml", project["project"]["readme"]}
     needed |= {f"{module}.py" for module in setuptools.get("py-modules", [])}
-    needed |= {pattern.rstrip("*.") for pattern in setuptools["packages"]["find"]["include"]}
+    packages = {pattern.rstrip("*.") for pattern in setuptools["packages"]["find"]["include"]}
+    needed |= packages
+    # The package links to the design card's top-level directories: those too.
+    needed |= {
+        str(path.resolve().relative_to(REPO))
+        for package in packages
+        for path in (REPO / package).iterdir()
+        if path.is_symlink()
+    }
     copied = {
         source.rstrip("/")
         for keyword, args in dockerfile_instructions()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.settings import ENV_PREFIX, Settings, load_settings
+from fairbeat.tasks.settings import ENV_PREFIX, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "configuration.md"

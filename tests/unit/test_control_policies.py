@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling import autoscale as a
-from scheduling import gate as g
+from fairbeat.scheduling import autoscale as a
+from fairbeat.scheduling import gate as g
 
 policy = a.AutoscalePolicy()
 inputs = st.builds(
@@ -56,8 +56,9 @@ def test_a_guardrail_breach_never_raises_capacity(i: a.AutoscaleInputs) -> None:
 
 
 def test_step_down_then_cooldown_then_ramp() -> None:
-    base = a.AutoscaleInputs(now_s=0, previous=100, active_workspaces=50, due_backlog=500,
-                             in_flight=100, error_rate=0.2)  # fmt: skip
+    base = a.AutoscaleInputs(
+        now_s=0, previous=100, active_workspaces=50, due_backlog=500, in_flight=100, error_rate=0.2
+    )
     down = a.decide_capacity(base, policy, 4)
     assert (down.capacity, down.reason_code) == (75, a.STEP_DOWN_ERROR_GUARDRAIL)
     healthy = replace(base, previous=75, error_rate=0.0, in_flight=75, last_step_down_s=0)
@@ -74,8 +75,9 @@ def test_idle_steps_down_to_the_floor() -> None:
 
 
 gpolicy = g.GatePolicy()
-healthy = g.WindowMetrics(jobs=500, queue_age_p95_s=10, failure_rate=0.0, contention=0.0,
-                          duplicates=0, peak_in_flight=100)  # fmt: skip
+healthy = g.WindowMetrics(
+    jobs=500, queue_age_p95_s=10, failure_rate=0.0, contention=0.0, duplicates=0, peak_in_flight=100
+)
 metrics = st.builds(
     g.WindowMetrics,
     jobs=st.integers(0, 1000),
@@ -85,15 +87,32 @@ metrics = st.builds(
     duplicates=st.integers(0, 3),
     peak_in_flight=st.integers(0, 200),
 )
-states = st.builds(g.GateState, rung=st.integers(-1, 1), healthy_streak=st.integers(0, 3),
-                   breach_streak=st.integers(0, 3), last_window=st.none())  # fmt: skip
+states = st.builds(
+    g.GateState,
+    rung=st.integers(-1, 1),
+    healthy_streak=st.integers(0, 3),
+    breach_streak=st.integers(0, 3),
+    last_window=st.none(),
+)
 
 
-def run_gate(m: g.WindowMetrics, s: g.GateState, window: str = "w1", enabled: bool = True,
-             promotion: bool = True) -> g.GateVerdict:  # fmt: skip
-    return g.decide_gate(workspace_id="acme", window=window, high_quota_enabled=enabled,
-                         promotion_enabled=promotion, base_quota=16, metrics=m, state=s,
-                         policy=gpolicy)  # fmt: skip
+def run_gate(
+    m: g.WindowMetrics,
+    s: g.GateState,
+    window: str = "w1",
+    enabled: bool = True,
+    promotion: bool = True,
+) -> g.GateVerdict:
+    return g.decide_gate(
+        workspace_id="acme",
+        window=window,
+        high_quota_enabled=enabled,
+        promotion_enabled=promotion,
+        base_quota=16,
+        metrics=m,
+        state=s,
+        policy=gpolicy,
+    )
 
 
 @given(metrics, states)
@@ -140,16 +159,20 @@ def test_two_breach_windows_demote_one_rung() -> None:
     second = run_gate(slow, first.state, "w2")
     assert first.reason_code == g.HOLD_BREACH_STREAK
     assert (second.reason_code, second.from_quota, second.to_quota) == (
-        g.DEMOTED_SUSTAINED_BREACH, 100, 64,
-    )  # fmt: skip
+        g.DEMOTED_SUSTAINED_BREACH,
+        100,
+        64,
+    )
 
 
 def test_no_demand_breaks_the_streak_and_switches_hold() -> None:
     idle = replace(healthy, peak_in_flight=3)
     v = run_gate(idle, g.GateState(healthy_streak=1), "w2")
     assert v.reason_code == g.HOLD_NO_DEMAND and v.state.healthy_streak == 0
-    assert run_gate(healthy, g.GateState(healthy_streak=1), "w2",
-                    promotion=False).reason_code == g.HOLD_PROMOTION_DISABLED  # fmt: skip
+    assert (
+        run_gate(healthy, g.GateState(healthy_streak=1), "w2", promotion=False).reason_code
+        == g.HOLD_PROMOTION_DISABLED
+    )
     assert run_gate(healthy, g.GateState(rung=1), "w2", enabled=False).to_quota == 16
 
 

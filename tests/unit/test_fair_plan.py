@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling.fair import NO_DUE_JOBS, FairState, WorkspaceDemand, plan_fair
-from scheduling.reasons import (
+from fairbeat.scheduling.fair import NO_DUE_JOBS, FairState, WorkspaceDemand, plan_fair
+from fairbeat.scheduling.reasons import (
     CLAIM_BATCH,
     GLOBAL_CAPACITY,
     LADDER_UNAVAILABLE,
@@ -122,10 +122,13 @@ def test_no_backlogged_workspace_starves_across_ticks(
     # A DRR round serves sum(weights) jobs; each workspace once per round.
     bound = math.ceil(sum(weights[:n]) / room) + 1
     for tick in range(1, 6 * bound):
-        ds = [WorkspaceDemand(w, due=100, in_flight=0, quota=100, weight=weights[i])
-              for i, w in enumerate(names)]  # fmt: skip
-        plan = plan_fair(ds, capacity=room, in_flight_total=0, batch=room, partition_cap=50,
-                         state=state)  # fmt: skip
+        ds = [
+            WorkspaceDemand(w, due=100, in_flight=0, quota=100, weight=weights[i])
+            for i, w in enumerate(names)
+        ]
+        plan = plan_fair(
+            ds, capacity=room, in_flight_total=0, batch=room, partition_cap=50, state=state
+        )
         state = plan.state
         for w in plan.allocations:
             last_served[w] = tick
@@ -152,10 +155,13 @@ def test_shares_follow_weights_over_time() -> None:
 
 def test_a_small_workspace_is_not_behind_a_hot_backlog() -> None:
     # Given a hot workspace with thousands due and a small one with two
-    ds = [WorkspaceDemand("hot", due=5000, in_flight=0, quota=64),
-          WorkspaceDemand("small", due=2, in_flight=0, quota=16)]  # fmt: skip
-    plan = plan_fair(ds, capacity=8, in_flight_total=0, batch=8, partition_cap=10,
-                     state=FairState())  # fmt: skip
+    ds = [
+        WorkspaceDemand("hot", due=5000, in_flight=0, quota=64),
+        WorkspaceDemand("small", due=2, in_flight=0, quota=16),
+    ]
+    plan = plan_fair(
+        ds, capacity=8, in_flight_total=0, batch=8, partition_cap=10, state=FairState()
+    )
     # Then both of the small one's jobs go out in this very tick, interleaved early
     assert plan.allocations["small"] == 2
     assert plan.order.index("small") <= 1
@@ -168,56 +174,81 @@ def test_reasons_name_what_held_each_job() -> None:
         WorkspaceDemand("fallback", due=5, in_flight=16, quota=16, ladder_fallback=True),
         WorkspaceDemand("capped", due=30, in_flight=0, quota=100),
     ]
-    plan = plan_fair(ds, capacity=100, in_flight_total=32, batch=50, partition_cap=10,
-                     state=FairState())  # fmt: skip
+    plan = plan_fair(
+        ds, capacity=100, in_flight_total=32, batch=50, partition_cap=10, state=FairState()
+    )
     assert plan.allocations == {"capped": 10}
     assert plan.unclaimed == {
-        WORKSPACE_PAUSED: 3, WORKSPACE_QUOTA: 4, LADDER_UNAVAILABLE: 5, PARTITION_CAP: 20,
-    }  # fmt: skip
+        WORKSPACE_PAUSED: 3,
+        WORKSPACE_QUOTA: 4,
+        LADDER_UNAVAILABLE: 5,
+        PARTITION_CAP: 20,
+    }
 
 
 def test_capacity_versus_batch_is_told_apart() -> None:
     ds = [WorkspaceDemand("a", due=10, in_flight=0, quota=16)]
-    by_capacity = plan_fair(ds, capacity=4, in_flight_total=0, batch=20, partition_cap=10,
-                            state=FairState())  # fmt: skip
-    by_batch = plan_fair(ds, capacity=100, in_flight_total=0, batch=4, partition_cap=10,
-                         state=FairState())  # fmt: skip
+    by_capacity = plan_fair(
+        ds, capacity=4, in_flight_total=0, batch=20, partition_cap=10, state=FairState()
+    )
+    by_batch = plan_fair(
+        ds, capacity=100, in_flight_total=0, batch=4, partition_cap=10, state=FairState()
+    )
     assert by_capacity.unclaimed == {GLOBAL_CAPACITY: 6}
     assert by_batch.unclaimed == {CLAIM_BATCH: 6}
 
 
 def test_nothing_due() -> None:
-    plan = plan_fair([], capacity=10, in_flight_total=0, batch=5, partition_cap=5,
-                     state=FairState())  # fmt: skip
+    plan = plan_fair(
+        [], capacity=10, in_flight_total=0, batch=5, partition_cap=5, state=FairState()
+    )
     assert plan.reason_code == NO_DUE_JOBS and plan.allocations == {}
 
 
 def test_a_rate_limit_holds_jobs_as_rate_limited() -> None:
     ds = [WorkspaceDemand("limited", due=10, in_flight=0, quota=16, rate_allowance=3)]
-    plan = plan_fair(ds, capacity=100, in_flight_total=0, batch=50, partition_cap=20,
-                     state=FairState())  # fmt: skip
+    plan = plan_fair(
+        ds, capacity=100, in_flight_total=0, batch=50, partition_cap=20, state=FairState()
+    )
     assert plan.allocations == {"limited": 3} and plan.unclaimed == {RATE_LIMITED: 7}
 
 
 def test_idle_capacity_is_borrowed_then_reclaimed() -> None:
     # Given one busy workspace at its quota and nobody else waiting
     alone = [WorkspaceDemand("busy", due=30, in_flight=16, quota=16)]
-    plan = plan_fair(alone, capacity=100, in_flight_total=16, batch=50, partition_cap=20,
-                     state=FairState(), borrow_limit=8)  # fmt: skip
+    plan = plan_fair(
+        alone,
+        capacity=100,
+        in_flight_total=16,
+        batch=50,
+        partition_cap=20,
+        state=FairState(),
+        borrow_limit=8,
+    )
     # Then it borrows up to the bound while capacity would idle
     assert plan.allocations == {"busy": 8} and plan.borrowed == {"busy": 8}
     assert plan.unclaimed == {WORKSPACE_QUOTA: 12, PARTITION_CAP: 10}
     # When another workspace has demand, the borrower gets nothing more: reclaimed
-    both = [WorkspaceDemand("busy", due=30, in_flight=24, quota=16),
-            WorkspaceDemand("small", due=2, in_flight=0, quota=16)]  # fmt: skip
-    plan = plan_fair(both, capacity=26, in_flight_total=24, batch=50, partition_cap=20,
-                     state=FairState(), borrow_limit=8)  # fmt: skip
+    both = [
+        WorkspaceDemand("busy", due=30, in_flight=24, quota=16),
+        WorkspaceDemand("small", due=2, in_flight=0, quota=16),
+    ]
+    plan = plan_fair(
+        both,
+        capacity=26,
+        in_flight_total=24,
+        batch=50,
+        partition_cap=20,
+        state=FairState(),
+        borrow_limit=8,
+    )
     assert plan.allocations == {"small": 2} and plan.borrowed == {}
     assert plan.unclaimed == {RECLAIMED: 20, PARTITION_CAP: 10}
 
 
 def test_no_borrowing_unless_enabled() -> None:
     alone = [WorkspaceDemand("busy", due=30, in_flight=16, quota=16)]
-    plan = plan_fair(alone, capacity=100, in_flight_total=16, batch=50, partition_cap=20,
-                     state=FairState())  # fmt: skip
+    plan = plan_fair(
+        alone, capacity=100, in_flight_total=16, batch=50, partition_cap=20, state=FairState()
+    )
     assert plan.allocations == {} and plan.borrowed == {}

@@ -1,10 +1,17 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling.alerts import FIRE, QUEUE_AGE_BREACH, RESOLVE, STALE_RUN, Condition, alert_actions
-from scheduling.health import Observations, figures
-from scheduling.jobstate import JobStatus
-from scheduling.recovery import RECOVERED_TO_FAILED, recover_running
+from fairbeat.scheduling.alerts import (
+    FIRE,
+    QUEUE_AGE_BREACH,
+    RESOLVE,
+    STALE_RUN,
+    Condition,
+    alert_actions,
+)
+from fairbeat.scheduling.health import Observations, figures
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.scheduling.recovery import RECOVERED_TO_FAILED, recover_running
 
 
 @given(st.integers(1, 50), st.integers(1, 50))

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from tasks.logs import JsonFormatter
+from fairbeat.tasks.logs import JsonFormatter
 
 
 def record(**extra: object) -> logging.LogRecord:

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling.retry import (
+from fairbeat.scheduling.retry import (
     MAX_ATTEMPTS_REACHED,
     RETRY_BACKOFF,
     RetryPolicy,

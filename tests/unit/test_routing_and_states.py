@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduling.jobstate import IN_FLIGHT, TERMINAL, TRANSITIONS, JobStatus, can_move
-from scheduling.routing import route
+from fairbeat.scheduling.jobstate import IN_FLIGHT, TERMINAL, TRANSITIONS, JobStatus, can_move
+from fairbeat.scheduling.routing import route
 
 RULES = [("email.*", "jobs.email"), ("report.daily", "jobs.reports"), ("*", "jobs.catchall")]
 

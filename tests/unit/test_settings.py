@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.settings import DEFAULT_REDIS_URL, SettingsError, load_settings
+from fairbeat.tasks.settings import DEFAULT_REDIS_URL, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 
-from scheduling.gate import GateState
-from store.keys import Keys
+from fairbeat.scheduling.gate import GateState
+from fairbeat.store.keys import Keys
 
 # KEYS[1] gate window marker, KEYS[2] ladder quota hash, KEYS[3] gate state hash;
 # ARGV[1] window; ARGV[2..] triples: workspace, quota ('' removes it from the
@@ -72,8 +72,10 @@ class ControlState:
         if not ids:
             return {}
         raw = self.client.hmget(self.keys.gate_state, ids)
-        return {w: GateState.from_dict(json.loads(v)) if v else GateState()
-                for w, v in zip(ids, raw, strict=True)}  # fmt: skip
+        return {
+            w: GateState.from_dict(json.loads(v)) if v else GateState()
+            for w, v in zip(ids, raw, strict=True)
+        }
 
     def ladder_workspaces(self) -> list[str]:
         return sorted(_text(k) for k in self.client.hkeys(self.keys.ladder_quota))

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from store.db import insert_ignoring_conflicts
-from store.models import duplicate_event_table, job_effect_table
+from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.models import duplicate_event_table, job_effect_table
 
 job_effect = job_effect_table
 duplicate_event = duplicate_event_table

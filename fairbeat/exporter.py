@@ -19,11 +19,11 @@ from prometheus_client.registry import Collector
 from redis import RedisError
 from sqlalchemy import select
 
-from store import selection
-from store.runs import run_table
-from tasks import quotas
-from tasks.health import snapshot
-from tasks.runtime import Runtime
+from fairbeat.store import selection
+from fairbeat.store.runs import run_table
+from fairbeat.tasks import quotas
+from fairbeat.tasks.health import snapshot
+from fairbeat.tasks.runtime import Runtime
 
 OTHER = "other"
 # The capacity guidance: about two in-flight jobs per worker slot.
@@ -98,27 +98,43 @@ class FairbeatCollector(Collector):
             jobs.add_metric([status], n)
         yield jobs
         yield _gauge("fairbeat_due_pending", "Due jobs waiting to be claimed.", snap["due_pending"])
-        yield _gauge("fairbeat_oldest_due_age_seconds", "Age of the oldest due job.",
-                     snap["oldest_due_age_s"])  # fmt: skip
-        yield _gauge("fairbeat_queue_age_p95_seconds", "Queue-age p95 over the health window.",
-                     snap["queue_age_p95_s"])  # fmt: skip
+        yield _gauge(
+            "fairbeat_oldest_due_age_seconds",
+            "Age of the oldest due job.",
+            snap["oldest_due_age_s"],
+        )
+        yield _gauge(
+            "fairbeat_queue_age_p95_seconds",
+            "Queue-age p95 over the health window.",
+            snap["queue_age_p95_s"],
+        )
         yield _gauge("fairbeat_running", "Jobs running.", snap["running"])
         yield _gauge("fairbeat_in_flight", "Jobs claimed or running.", snap["in_flight"])
         yield _gauge(
             "fairbeat_stale_runs", "Runs silent past the stale cutoff.", snap["stale_runs"]
         )
-        yield _gauge("fairbeat_stale_locks", "Running jobs silent past the cutoff.",
-                     snap["stale_locks"])  # fmt: skip
-        yield _gauge("fairbeat_failure_rate", "Dead letters per finished job in the window.",
-                     snap["failure_rate"])  # fmt: skip
-        yield _gauge("fairbeat_duplicate_signal", "Duplicate deliveries and effects in the window.",
-                     snap["duplicate_signal"])  # fmt: skip
+        yield _gauge(
+            "fairbeat_stale_locks", "Running jobs silent past the cutoff.", snap["stale_locks"]
+        )
+        yield _gauge(
+            "fairbeat_failure_rate",
+            "Dead letters per finished job in the window.",
+            snap["failure_rate"],
+        )
+        yield _gauge(
+            "fairbeat_duplicate_signal",
+            "Duplicate deliveries and effects in the window.",
+            snap["duplicate_signal"],
+        )
         state = _autoscale_state(rt)
         capacity = state.get("capacity") or rt.settings.global_capacity
         slots = IN_FLIGHT_PER_SLOT * rt.settings.worker_concurrency
         yield _gauge("fairbeat_capacity", "Global in-flight capacity.", capacity)
-        yield _gauge("fairbeat_desired_workers", "Worker processes the capacity calls for.",
-                     state.get("desired_workers") or math.ceil(capacity / slots))  # fmt: skip
+        yield _gauge(
+            "fairbeat_desired_workers",
+            "Worker processes the capacity calls for.",
+            state.get("desired_workers") or math.ceil(capacity / slots),
+        )
         yield from self._per_workspace(snap)
         yield from self._counters()
 
@@ -128,15 +144,22 @@ class FairbeatCollector(Collector):
         with self.rt.engine.connect() as conn:
             profiles = selection.profiles(conn, top)
         resolved = quotas.resolve(self.rt, profiles, top)
-        waiting = GaugeMetricFamily("fairbeat_workspace_pending", "Pending jobs per workspace.",
-                                    labels=["workspace"])  # fmt: skip
-        flight = GaugeMetricFamily("fairbeat_workspace_in_flight", "In-flight jobs per workspace.",
-                                   labels=["workspace"])  # fmt: skip
-        quota = GaugeMetricFamily("fairbeat_workspace_quota", "In-flight quota per workspace.",
-                                  labels=["workspace", "source"])  # fmt: skip
-        rung = GaugeMetricFamily("fairbeat_workspace_rung",
-                                 "Quota-ladder rung per workspace (-1: tier base).",
-                                 labels=["workspace"])  # fmt: skip
+        waiting = GaugeMetricFamily(
+            "fairbeat_workspace_pending", "Pending jobs per workspace.", labels=["workspace"]
+        )
+        flight = GaugeMetricFamily(
+            "fairbeat_workspace_in_flight", "In-flight jobs per workspace.", labels=["workspace"]
+        )
+        quota = GaugeMetricFamily(
+            "fairbeat_workspace_quota",
+            "In-flight quota per workspace.",
+            labels=["workspace", "source"],
+        )
+        rung = GaugeMetricFamily(
+            "fairbeat_workspace_rung",
+            "Quota-ladder rung per workspace (-1: tier base).",
+            labels=["workspace"],
+        )
         try:
             rungs = {w: s.rung for w, s in self.rt.control.gate_states(top).items()}
         except RedisError:
@@ -169,13 +192,15 @@ class FairbeatCollector(Collector):
             ("stale_runs_marked", "Runs declared stale."),
         ):
             yield CounterMetricFamily(f"fairbeat_{key}", doc, value=totals[key])
-        unclaimed = CounterMetricFamily("fairbeat_unclaimed", "Due jobs left unclaimed in a tick, "
-                                        "by reason.", labels=["reason"])  # fmt: skip
+        unclaimed = CounterMetricFamily(
+            "fairbeat_unclaimed", "Due jobs left unclaimed in a tick, by reason.", labels=["reason"]
+        )
         for reason, n in sorted(self.ledger.unclaimed.items()):
             unclaimed.add_metric([reason], n)
         yield unclaimed
-        recovered = CounterMetricFamily("fairbeat_recovered", "Jobs recovered, by outcome.",
-                                        labels=["reason"])  # fmt: skip
+        recovered = CounterMetricFamily(
+            "fairbeat_recovered", "Jobs recovered, by outcome.", labels=["reason"]
+        )
         for reason, n in sorted(self.ledger.recovered.items()):
             recovered.add_metric([reason], n)
         yield recovered

@@ -1,21 +1,28 @@
-"""The Celery app: serialisation, events, queues and routing, built from Settings."""
+"""The Celery app: serialisation, events, queues and routing, built from Settings.
+
+Nothing is built at import. ``default_app()`` builds the process's app from the
+``FAIRBEAT_*`` environment on first use; tests and benchmarks call
+``create_app(Settings(...))`` for apps of their own.
+"""
 
 from __future__ import annotations
+
+import functools
 
 from celery import Celery
 from kombu import Exchange, Queue
 
-from beat_schedule import build_schedule
-from tasks import logs
-from tasks.runtime import Runtime
-from tasks.settings import Settings
+from fairbeat.beat_schedule import build_schedule
+from fairbeat.tasks import logs
+from fairbeat.tasks.runtime import Runtime
+from fairbeat.tasks.settings import Settings, SettingsError, load_settings
 
 FAIRBEAT_TASK_MODULES = [
-    "tasks.dispatch",
-    "tasks.run",
-    "tasks.maintenance",
-    "tasks.gate",
-    "tasks.canary_jobs",
+    "fairbeat.tasks.dispatch",
+    "fairbeat.tasks.run",
+    "fairbeat.tasks.maintenance",
+    "fairbeat.tasks.gate",
+    "fairbeat.tasks.canary_jobs",
 ]
 
 
@@ -65,3 +72,21 @@ def create_app(settings: Settings) -> Celery:
     )
     logs.install(settings.log_format)
     return app
+
+
+@functools.cache
+def default_app() -> Celery:
+    """The app of this process, built once from the environment.
+
+    Raises ``SettingsError`` (naming the variable) when a setting is invalid.
+    """
+    return create_app(load_settings())
+
+
+def app_for_command() -> Celery:
+    """``default_app()`` for a process that is starting (``celery -A fairbeat``):
+    a bad setting ends it with one line naming the variable, not a traceback."""
+    try:
+        return default_app()
+    except SettingsError as exc:
+        raise SystemExit(f"fairbeat: {exc}") from None

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from store.db import insert_ignoring_conflicts
-from store.models import alert_table
+from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.models import alert_table
 
 alert = alert_table
 

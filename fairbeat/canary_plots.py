@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only; no display
 import matplotlib.pyplot as plt
 
 if TYPE_CHECKING:
-    from tasks.canary import Samples
+    from fairbeat.canary import Samples
 
 # Beyond this many workspaces a legend is noise: the hottest are drawn, the rest in grey.
 NAMED_LINES = 8

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from store import operator
-from tasks import app
-from tasks.gate import GateUnavailable, run_gate
-from tasks.runtime import runtime_of
+from fairbeat.store import operator
+from fairbeat.tasks.application import default_app
+from fairbeat.tasks.gate import GateUnavailable, run_gate
+from fairbeat.tasks.runtime import runtime_of
 
 console = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -35,9 +35,14 @@ def _emit(data: dict[str, Any], as_json: bool) -> None:
         console.print(data)
 
 
-def _audit(action: str, why: str, who: str | None, target: str | None = None,
-           value: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    rt = runtime_of(app)
+def _audit(
+    action: str,
+    why: str,
+    who: str | None,
+    target: str | None = None,
+    value: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    rt = runtime_of(default_app())
     at, who = rt.now(), who or f"{getpass.getuser()}@{socket.gethostname()}"
     with rt.engine.begin() as conn:
         operator.record(conn, at=at, who=who, action=action, why=why, target=target, value=value)
@@ -47,63 +52,81 @@ def _audit(action: str, why: str, who: str | None, target: str | None = None,
 @capacity_cli.command("show")
 def capacity_show(as_json: JsonFlag = False) -> None:
     """The capacity now, why, the desired worker count, and any override."""
-    control = runtime_of(app).control
+    control = runtime_of(default_app()).control
     state = control.autoscale_state()
-    _emit({"capacity": state.get("capacity"), "reason_code": state.get("reason"),
-           "desired_workers": state.get("desired_workers"),
-           "override": control.capacity_override()}, as_json)  # fmt: skip
+    _emit(
+        {
+            "capacity": state.get("capacity"),
+            "reason_code": state.get("reason"),
+            "desired_workers": state.get("desired_workers"),
+            "override": control.capacity_override(),
+        },
+        as_json,
+    )
 
 
 @capacity_cli.command("pin")
 def capacity_pin(
-    capacity: Annotated[int, typer.Argument(min=1)], why: Why, who: Who = None,
+    capacity: Annotated[int, typer.Argument(min=1)],
+    why: Why,
+    who: Who = None,
     as_json: JsonFlag = False,
-) -> None:  # fmt: skip
+) -> None:
     """Hold capacity at CAPACITY until unpinned (OPERATOR_PIN)."""
-    runtime_of(app).control.set_capacity_override({"pin": capacity})
+    runtime_of(default_app()).control.set_capacity_override({"pin": capacity})
     _emit(_audit("capacity.pin", why, who, value={"pin": capacity}), as_json)
 
 
 @capacity_cli.command("step")
 def capacity_step(step: int, why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Move capacity once by STEP (negative to lower), within bounds (OPERATOR_STEP)."""
-    runtime_of(app).control.set_capacity_override({"step": step})
+    runtime_of(default_app()).control.set_capacity_override({"step": step})
     _emit(_audit("capacity.step", why, who, value={"step": step}), as_json)
 
 
 @capacity_cli.command("unpin")
 def capacity_unpin(why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Hand capacity back to the autoscaler."""
-    runtime_of(app).control.set_capacity_override(None)
+    runtime_of(default_app()).control.set_capacity_override(None)
     _emit(_audit("capacity.unpin", why, who), as_json)
 
 
 @ladder_cli.command("show")
 def ladder_show(as_json: JsonFlag = False) -> None:
     """Each workspace's ladder quota, operator pins, gate state, the promotion switch."""
-    control = runtime_of(app).control
+    control = runtime_of(default_app()).control
     ladder = control.ladder()
     pins = control.quota_pins()
     states = control.gate_states(sorted(set(ladder) | set(pins)))
-    _emit({"ladder": ladder, "pins": pins, "last_window": control.last_window(),
-           "promotion_enabled": control.promotion_enabled(),
-           "states": {w: s.to_dict() for w, s in states.items()}}, as_json)  # fmt: skip
+    _emit(
+        {
+            "ladder": ladder,
+            "pins": pins,
+            "last_window": control.last_window(),
+            "promotion_enabled": control.promotion_enabled(),
+            "states": {w: s.to_dict() for w, s in states.items()},
+        },
+        as_json,
+    )
 
 
 @ladder_cli.command("pin")
 def ladder_pin(
-    workspace: str, quota: Annotated[int, typer.Argument(min=0)], why: Why, who: Who = None,
+    workspace: str,
+    quota: Annotated[int, typer.Argument(min=0)],
+    why: Why,
+    who: Who = None,
     as_json: JsonFlag = False,
-) -> None:  # fmt: skip
+) -> None:
     """Hold WORKSPACE's quota at QUOTA, over the ladder and its tier."""
-    runtime_of(app).control.pin_quota(workspace, quota)
+    runtime_of(default_app()).control.pin_quota(workspace, quota)
     _emit(_audit("ladder.pin", why, who, workspace, {"quota": quota}), as_json)
 
 
 @ladder_cli.command("unpin")
 def ladder_unpin(workspace: str, why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Give WORKSPACE back to its ladder rung or tier base."""
-    runtime_of(app).control.pin_quota(workspace, None)
+    runtime_of(default_app()).control.pin_quota(workspace, None)
     _emit(_audit("ladder.unpin", why, who, workspace), as_json)
 
 
@@ -119,7 +142,7 @@ def gate_run(
         if start.tzinfo is None:
             raise typer.BadParameter("give the window a timezone, e.g. 2026-11-22T14:45:00Z")
     try:
-        report = run_gate(app, start, manual=True)
+        report = run_gate(default_app(), start, manual=True)
     except GateUnavailable as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
@@ -128,11 +151,13 @@ def gate_run(
 
 @gate_cli.command("promotion")
 def gate_promotion(
-    state: Annotated[str, typer.Argument(help="on or off")], why: Why, who: Who = None,
+    state: Annotated[str, typer.Argument(help="on or off")],
+    why: Why,
+    who: Who = None,
     as_json: JsonFlag = False,
-) -> None:  # fmt: skip
+) -> None:
     """Turn promotion on or off (demotions still happen). A rollback switch."""
     if state not in ("on", "off"):
         raise typer.BadParameter("on or off")
-    runtime_of(app).control.set_promotion(state == "on")
+    runtime_of(default_app()).control.set_promotion(state == "on")
     _emit(_audit("gate.promotion", why, who, value={"enabled": state == "on"}), as_json)

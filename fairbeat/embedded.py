@@ -12,11 +12,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from scheduling.jobstate import TERMINAL, JobStatus
-from store import jobs, migrate
-from tasks.api import enqueue
-from tasks.runtime import runtime_of
-from tasks.up import NO_REDIS_HELP, UpError, child_env, fleet, private_redis, redis_answers
+from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
+from fairbeat.store import jobs, migrate
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.application import default_app
+from fairbeat.tasks.runtime import runtime_of
+from fairbeat.up import NO_REDIS_HELP, UpError, child_env, fleet, private_redis, redis_answers
 
 console = Console()
 
@@ -26,9 +27,7 @@ POLL_S = 0.5
 
 
 def run_up(*, demo: bool, loglevel: str, flower_port: int) -> int:
-    from tasks import app
-
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     settings = rt.settings
     with ExitStack() as stack:
         overrides: dict[str, str] = {}
@@ -42,7 +41,7 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int) -> int:
                 f"{overrides['redis_url']}"
             )
         migrate.upgrade(rt.engine)
-        overrides["imports"] = ",".join([*settings.imports, *(["tasks.demo"] if demo else [])])
+        overrides["imports"] = ",".join([*settings.imports, *(["fairbeat.demo"] if demo else [])])
         env = child_env(**overrides)
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-logs-")))
         procs = stack.enter_context(fleet(env, loglevel, log_dir, flower_port=flower_port or None))
@@ -72,10 +71,9 @@ def _wait(procs: list[subprocess.Popen[bytes]]) -> int:
 
 
 def _watch_demo(procs: list[subprocess.Popen[bytes]]) -> int:
-    import tasks.demo as demo
-    from tasks import app
+    from fairbeat import demo
 
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     load = demo.demo_jobs()
     ids = [enqueue(ws, kind, payload, dedupe_key=key).job_id for ws, kind, payload, key in load]
     totals: dict[str, int] = {}

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from store.models import operator_action_table
+from fairbeat.store.models import operator_action_table
 
 action_table = operator_action_table
 

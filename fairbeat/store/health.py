@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from scheduling.health import Observations
-from scheduling.jobstate import JobStatus
-from store.jobs import job
-from store.models import duplicate_event_table, health_snapshot_table
-from store.runs import count_silent
+from fairbeat.scheduling.health import Observations
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.jobs import job
+from fairbeat.store.models import duplicate_event_table, health_snapshot_table
+from fairbeat.store.runs import count_silent
 
 # The oldest due jobs still waiting count toward the queue-age p95 too (a
 # stalled queue must show at once), up to this many.

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from scheduling.jobstate import JobStatus
-from store.jobs import job
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.jobs import job
 
 # One maintenance run recovers at most this many jobs; the next run takes the rest.
 RECOVERY_BATCH = 1000
@@ -33,13 +33,17 @@ class SilentJob:
 def silent_running(conn: Connection, locked_before: datetime) -> list[SilentJob]:
     rows = conn.execute(
         select(
-            job.c.id, job.c.fence, job.c.workspace_id, job.c.attempts, job.c.max_attempts,
+            job.c.id,
+            job.c.fence,
+            job.c.workspace_id,
+            job.c.attempts,
+            job.c.max_attempts,
             job.c.locked_by,
         )
         .where(job.c.status == JobStatus.RUNNING.value, job.c.locked_at < locked_before)
         .order_by(job.c.locked_at)
         .limit(RECOVERY_BATCH)
-    ).all()  # fmt: skip
+    ).all()
     return [SilentJob(*row) for row in rows]
 
 

@@ -21,14 +21,14 @@ import redis
 from celery import Celery
 from sqlalchemy import func, select
 
-from scheduling.canary import CanaryMeasures, Thresholds, Verdict, verdict
-from scheduling.jobstate import TERMINAL, JobStatus
-from scheduling.stats import percentile
-from store.jobs import job
-from store.models import duplicate_event_table, function_run_table
-from tasks.api import enqueue
-from tasks.canary_jobs import CANARY_KIND, sends_key
-from tasks.runtime import Runtime, runtime_of
+from fairbeat.scheduling.canary import CanaryMeasures, Thresholds, Verdict, verdict
+from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
+from fairbeat.scheduling.stats import percentile
+from fairbeat.store.jobs import job
+from fairbeat.store.models import duplicate_event_table, function_run_table
+from fairbeat.tasks.api import enqueue
+from fairbeat.tasks.canary_jobs import CANARY_KIND, sends_key
+from fairbeat.tasks.runtime import Runtime, runtime_of
 
 SAMPLE_EVERY_S = 1.0
 
@@ -112,13 +112,16 @@ def _measure(rt: Runtime, run: str, load: dict[str, int], since: datetime) -> Ca
             )
         ).all()
         raced = conn.execute(
-            select(func.count()).where(duplicate_event_table.c.workspace_id.in_(workspaces),
-                                       duplicate_event_table.c.reason == "EFFECT_RACED")
-        ).scalar_one()  # fmt: skip
+            select(func.count()).where(
+                duplicate_event_table.c.workspace_id.in_(workspaces),
+                duplicate_event_table.c.reason == "EFFECT_RACED",
+            )
+        ).scalar_one()
         stale = conn.execute(
-            select(func.count()).where(function_run_table.c.status == "STALE",
-                                       function_run_table.c.started_at >= since)
-        ).scalar_one()  # fmt: skip
+            select(func.count()).where(
+                function_run_table.c.status == "STALE", function_run_table.c.started_at >= since
+            )
+        ).scalar_one()
     waits: dict[str, list[float]] = defaultdict(list)
     done: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -162,15 +165,19 @@ def run_canary(app: Celery, plan: CanaryPlan, out: Path) -> tuple[Verdict, dict[
         "checks": [asdict(c) for c in result.checks],
         "starved": list(result.starved),
         "measures": asdict(measures),
-        "samples": {"t_s": samples.t_s, "oldest_wait_s": dict(samples.oldest_wait_s),
-                    "capacity": samples.capacity, "quotas": dict(samples.quotas)},
-    }  # fmt: skip
+        "samples": {
+            "t_s": samples.t_s,
+            "oldest_wait_s": dict(samples.oldest_wait_s),
+            "capacity": samples.capacity,
+            "quotas": dict(samples.quotas),
+        },
+    }
     write_packet(out, report, samples)
     return result, report
 
 
 def write_packet(out: Path, report: dict[str, Any], samples: Samples) -> None:
-    from tasks.canary_plots import plot_packet
+    from fairbeat.canary_plots import plot_packet
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "canary.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -183,8 +190,11 @@ def write_packet(out: Path, report: dict[str, Any], samples: Samples) -> None:
         "",
         "| check | measured | limit | result |",
         "|---|---|---|---|",
-        *[f"| {c['name']} | {c['measured']} | {c['limit']} | {'pass' if c['passed'] else 'FAIL'} |"
-          for c in report["checks"]],
+        *[
+            f"| {c['name']} | {c['measured']} | {c['limit']} | "
+            f"{'pass' if c['passed'] else 'FAIL'} |"
+            for c in report["checks"]
+        ],
         "",
         f"Starved workspaces: {', '.join(report['starved']) or 'none'}.",
         "",
@@ -192,5 +202,5 @@ def write_packet(out: Path, report: dict[str, Any], samples: Samples) -> None:
         "![quota rungs](quota_rungs.png)",
         "![capacity](capacity.png)",
         "",
-    ]  # fmt: skip
+    ]
     (out / "canary.md").write_text("\n".join(lines))

@@ -8,7 +8,7 @@ import uuid
 
 from celery import shared_task
 
-from tasks.context import job_context
+from fairbeat.tasks.context import job_context
 
 # Workspace -> job count: one hot tenant and a few small ones.
 DEMO_LOAD = {"acme-hot": 60, "globex": 12, "initech": 8, "umbrella": 6}

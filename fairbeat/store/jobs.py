@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
-from scheduling.jobstate import JobStatus
-from store.db import insert_ignoring_conflicts, is_postgres
-from store.models import duplicate_event_table, job_table
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.db import insert_ignoring_conflicts, is_postgres
+from fairbeat.store.models import duplicate_event_table, job_table
 
 job = job_table
 duplicate_event = duplicate_event_table
@@ -290,10 +290,21 @@ def oldest_due_run_at(conn: Connection, now: datetime) -> datetime | None:
 def list_jobs(
     conn: Connection, *, status: str | None, workspace_id: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(
-        job.c.id, job.c.workspace_id, job.c.kind, job.c.status, job.c.attempts,
-        job.c.max_attempts, job.c.run_at, job.c.finished_at, job.c.last_error,
-    ).order_by(job.c.id.desc()).limit(limit)  # fmt: skip
+    query = (
+        select(
+            job.c.id,
+            job.c.workspace_id,
+            job.c.kind,
+            job.c.status,
+            job.c.attempts,
+            job.c.max_attempts,
+            job.c.run_at,
+            job.c.finished_at,
+            job.c.last_error,
+        )
+        .order_by(job.c.id.desc())
+        .limit(limit)
+    )
     if status:
         query = query.where(job.c.status == status)
     if workspace_id:

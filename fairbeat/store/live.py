@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 import redis
 
-from scheduling.fair import FairState
-from store.keys import Keys
+from fairbeat.scheduling.fair import FairState
+from fairbeat.store.keys import Keys
 
 # KEYS[1] lock, KEYS[2] fence counter; ARGV[1] lease in ms, ARGV[2] fence floor.
 # Takes the lease if free and returns its new fence (> 0); 0 when held. The

@@ -96,7 +96,7 @@ def fleet(
     ``flower.log`` there. More than one beat is for tests that prove a second
     beat does no harm.
     """
-    celery = [sys.executable, "-m", "celery", "-A", "tasks"]
+    celery = [sys.executable, "-m", "celery", "-A", "fairbeat"]
     with tempfile.TemporaryDirectory(prefix="fairbeat-up-") as tmp, ExitStack() as logs:
 
         def output(name: str) -> IO[bytes] | None:

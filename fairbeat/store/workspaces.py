@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from store.db import insert_ignoring_conflicts
-from store.models import WORKSPACE_ID_MAX, workspace_table
+from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.models import WORKSPACE_ID_MAX, workspace_table
 
 ws = workspace_table
 

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from scheduling.autoscale import GUARDRAILS, HOLD, HOLD_COOLDOWN, OPERATOR_PIN
-from scheduling.simulation import CapacityPoint, SimulationResult
+from fairbeat.scheduling.autoscale import GUARDRAILS, HOLD, HOLD_COOLDOWN, OPERATOR_PIN
+from fairbeat.scheduling.simulation import CapacityPoint, SimulationResult
 
 # Reasons worth a label whenever they start; any other change gets one only
 # this long after the previous label, so the panel stays readable.

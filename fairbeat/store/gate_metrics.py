@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
-from scheduling.jobstate import JobStatus
-from store.jobs import job
-from store.models import duplicate_event_table, function_run_table
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.jobs import job
+from fairbeat.store.models import duplicate_event_table, function_run_table
 
 # A job running longer than this across the window's start is left out of the
 # peak in-flight count (it keeps the query on the started_at index).

@@ -24,11 +24,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
-from scheduling.jobstate import IN_FLIGHT, JobStatus
-from store.db import is_postgres
-from store.jobs import CLAIM_COLUMNS, Claim, claim_from, claim_ids, job
-from store.models import UTCDateTime, workspace_table
-from store.runs import still_current
+from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
+from fairbeat.store.db import is_postgres
+from fairbeat.store.jobs import CLAIM_COLUMNS, Claim, claim_from, claim_ids, job
+from fairbeat.store.models import UTCDateTime, workspace_table
+from fairbeat.store.runs import still_current
 
 # Keeps each IN (...) list well under every driver's parameter limit.
 CHUNK = 5000
@@ -118,10 +118,14 @@ def profiles(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, Worksp
     for chunk in _chunks(ids):
         rows = conn.execute(
             select(
-                ws.c.id, ws.c.tier, ws.c.weight, ws.c.paused, ws.c.high_quota_enabled,
+                ws.c.id,
+                ws.c.tier,
+                ws.c.weight,
+                ws.c.paused,
+                ws.c.high_quota_enabled,
                 ws.c.rate_limit_per_s,
             ).where(ws.c.id.in_(chunk))
-        ).all()  # fmt: skip
+        ).all()
         for r in rows:
             out[r.id] = WorkspaceProfile(
                 r.tier, r.weight, r.paused, r.high_quota_enabled, r.rate_limit_per_s
@@ -145,8 +149,13 @@ def claim_planned(
         return []
     run_id, fence = run if run else (None, 0)
     if is_postgres(conn):
-        params = {"workspaces": list(wanted), "counts": list(wanted.values()), "now": now,
-                  "run_id": run_id, "fence": fence}  # fmt: skip
+        params = {
+            "workspaces": list(wanted),
+            "counts": list(wanted.values()),
+            "now": now,
+            "run_id": run_id,
+            "fence": fence,
+        }
         rows = conn.execute(_CLAIM_PLANNED_PG.columns(*CLAIM_COLUMNS), params)
         claims = [claim_from(r) for r in rows]
     else:

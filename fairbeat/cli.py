@@ -15,18 +15,19 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from scheduling.jobstate import JobStatus
-from store import alerts, jobs, migrate, workspaces
-from store.selection import WorkspaceProfile
-from tasks import app, controls
-from tasks.api import enqueue as enqueue_job
-from tasks.embedded import run_up
-from tasks.errors import EnqueueError, WorkspaceBacklogFull
-from tasks.health import snapshot as health_snapshot
-from tasks.kick import kick
-from tasks.maintenance import run_maintenance
-from tasks.runtime import runtime_of
-from tasks.up import UpError
+from fairbeat import controls
+from fairbeat.embedded import run_up
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store import alerts, jobs, migrate, workspaces
+from fairbeat.store.selection import WorkspaceProfile
+from fairbeat.tasks.api import enqueue as enqueue_job
+from fairbeat.tasks.application import default_app
+from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
+from fairbeat.tasks.health import snapshot as health_snapshot
+from fairbeat.tasks.kick import kick
+from fairbeat.tasks.maintenance import run_maintenance
+from fairbeat.tasks.runtime import runtime_of
+from fairbeat.up import UpError
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
@@ -50,7 +51,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @cli.command("migrate")
 def migrate_cmd(as_json: JsonFlag = False) -> None:
     """Create or upgrade the database schema to the newest migration."""
-    engine = runtime_of(app).engine
+    engine = runtime_of(default_app()).engine
     before = migrate.current_revision(engine)
     migrate.upgrade(engine)
     after = migrate.current_revision(engine)
@@ -106,7 +107,7 @@ def enqueue_cmd(
 @cli.command("status")
 def status_cmd(as_json: JsonFlag = False) -> None:
     """Health: counts by status and workspace, due backlog, queue age, stale work."""
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     snap = health_snapshot(rt, rt.now())
     if as_json:
         _emit(snap)
@@ -123,10 +124,18 @@ def status_cmd(as_json: JsonFlag = False) -> None:
 
 
 HEALTH_ROWS = (
-    "due_pending", "oldest_due_age_s", "queue_age_p95_s", "running", "in_flight",
-    "stale_runs", "stale_locks", "failure_rate", "duplicate_signal", "top_workspace",
+    "due_pending",
+    "oldest_due_age_s",
+    "queue_age_p95_s",
+    "running",
+    "in_flight",
+    "stale_runs",
+    "stale_locks",
+    "failure_rate",
+    "duplicate_signal",
+    "top_workspace",
     "top_workspace_share",
-)  # fmt: skip
+)
 
 
 maintenance_cli = typer.Typer(no_args_is_help=True, help="Recovery, health snapshot, alerts.")
@@ -136,6 +145,7 @@ cli.add_typer(maintenance_cli, name="maintenance")
 @maintenance_cli.command("run")
 def maintenance_run(as_json: JsonFlag = False) -> None:
     """Run maintenance now (beat runs it every FAIRBEAT_MAINTENANCE_INTERVAL_S)."""
+    app = default_app()
     report = run_maintenance(app, window_key=f"manual:{runtime_of(app).now().isoformat()}")
     if as_json:
         _emit(report)
@@ -149,7 +159,7 @@ def alerts_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Alert episodes, newest first: fired, and resolved or still open."""
-    with runtime_of(app).engine.connect() as conn:
+    with runtime_of(default_app()).engine.connect() as conn:
         episodes = alerts.history(conn, limit)
     if as_json:
         _emit({"alerts": episodes})
@@ -190,7 +200,7 @@ def jobs_list(
     """The newest jobs, optionally of one status and workspace (dead letters: --status FAILED)."""
     if status and status not in {s.value for s in JobStatus}:
         raise _fail(f"unknown status {status!r}; one of {', '.join(s.value for s in JobStatus)}")
-    with runtime_of(app).engine.connect() as conn:
+    with runtime_of(default_app()).engine.connect() as conn:
         rows = jobs.list_jobs(conn, status=status, workspace_id=workspace, limit=limit)
     if as_json:
         _emit({"jobs": rows})
@@ -198,8 +208,14 @@ def jobs_list(
     table = Table("id", "workspace", "kind", "status", "attempts", "last error", title="jobs")
     for r in rows:
         error = (r["last_error"] or "").strip().splitlines()[-1:] or [""]
-        table.add_row(str(r["id"]), r["workspace_id"], r["kind"], r["status"],
-                      f"{r['attempts']}/{r['max_attempts']}", error[0][:60])  # fmt: skip
+        table.add_row(
+            str(r["id"]),
+            r["workspace_id"],
+            r["kind"],
+            r["status"],
+            f"{r['attempts']}/{r['max_attempts']}",
+            error[0][:60],
+        )
     console.print(table)
 
 
@@ -213,11 +229,11 @@ def jobs_retry(
     """Run dead-lettered (FAILED) jobs again, with fresh attempts."""
     if not job_ids and not all_failed:
         raise _fail("name job ids, or pass --all-failed")
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     with rt.engine.begin() as conn:
         retried = jobs.retry_dead(conn, rt.now(), None if all_failed else job_ids, workspace)
     if retried:
-        kick(app, "operator retry")
+        kick(default_app(), "operator retry")
     if as_json:
         _emit({"retried": retried})
     else:
@@ -229,7 +245,7 @@ def jobs_cancel(
     job_ids: Annotated[list[int], typer.Argument(help="Job ids.")], as_json: JsonFlag = False
 ) -> None:
     """Cancel jobs that have not started (PENDING or CLAIMED); running ones are left."""
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     with rt.engine.begin() as conn:
         cancelled = jobs.cancel(conn, job_ids, rt.now())
     left = sorted(set(job_ids) - set(cancelled))
@@ -255,7 +271,7 @@ def _show_workspace(row: dict[str, Any], as_json: bool) -> None:
 
 
 def _set_workspace(workspace: str, as_json: bool, **values: Any) -> None:
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     with rt.engine.begin() as conn:
         row = workspaces.update_settings(conn, workspace, rt.now(), **values)
     _show_workspace(row, as_json)
@@ -289,7 +305,7 @@ def workspace_set(
     as_json: JsonFlag = False,
 ) -> None:
     """Set WORKSPACE's tier, weight, quota-ladder flag or start rate limit."""
-    settings = runtime_of(app).settings
+    settings = runtime_of(default_app()).settings
     if tier is not None and tier not in settings.tier_quotas:
         raise _fail(f"unknown tier {tier!r}; known: {', '.join(sorted(settings.tier_quotas))}")
     values: dict[str, Any] = {"tier": tier, "weight": weight, "high_quota_enabled": high_quota}
@@ -301,7 +317,7 @@ def workspace_set(
 @workspace_cli.command("show")
 def workspace_show(workspace: str, as_json: JsonFlag = False) -> None:
     """WORKSPACE's settings (defaults when it has no row)."""
-    rt = runtime_of(app)
+    rt = runtime_of(default_app())
     with rt.engine.connect() as conn:
         row = workspaces.get(conn, workspace)
     _show_workspace(row or {"id": workspace, **vars(WorkspaceProfile())}, as_json)
@@ -315,10 +331,10 @@ def exporter_cmd(
     """Serve Prometheus metrics at http://ADDRESS:PORT/metrics until Ctrl-C."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from tasks.exporter import FairbeatCollector
+    from fairbeat.exporter import FairbeatCollector
 
     registry = CollectorRegistry()
-    registry.register(FairbeatCollector(runtime_of(app)))
+    registry.register(FairbeatCollector(runtime_of(default_app())))
     server, thread = start_http_server(port, addr=address, registry=registry)
     console.print(f"serving fairbeat metrics at http://{address}:{port}/metrics")
     try:
@@ -345,12 +361,12 @@ def canary_cmd(
 
     Exits 0 on GO, 1 on NO_GO.
     """
-    from tasks.canary import CanaryPlan, run_canary
+    from fairbeat.canary import CanaryPlan, run_canary
 
     if hot > workspaces:
         raise _fail("--hot cannot exceed --workspaces")
     plan = CanaryPlan(workspaces=workspaces, jobs=jobs, hot=hot, deadline_s=deadline_s)
-    result, report = run_canary(app, plan, out)
+    result, report = run_canary(default_app(), plan, out)
     if as_json:
         _emit({k: v for k, v in report.items() if k != "samples"})
     else:
@@ -369,11 +385,11 @@ def simulate_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Drive the real scheduling policies over a synthetic workload (deterministic)."""
-    from scheduling.simulation import Scenario, simulate
+    from fairbeat.scheduling.simulation import Scenario, simulate
 
     result = simulate(Scenario(minutes=minutes, seed=seed))
     if plot:
-        from tasks.plot import plot_simulation
+        from fairbeat.plot import plot_simulation
 
         plot_simulation(result, plot)
     data = result.to_dict()
@@ -386,7 +402,7 @@ def simulate_cmd(
 
 
 def main() -> None:
-    settings = runtime_of(app).settings
+    settings = runtime_of(default_app()).settings
     try:
         cli()
     except OperationalError as exc:

@@ -14,8 +14,8 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from store.db import insert_ignoring_conflicts
-from store.models import function_run_table
+from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.models import function_run_table
 
 run_table = function_run_table
 

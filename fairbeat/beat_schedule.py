@@ -1,0 +1,41 @@
+"""The one place that says what fires when."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from celery.schedules import crontab
+
+if TYPE_CHECKING:
+    from fairbeat.tasks.settings import Settings
+
+# A dispatch message older than this is dropped unrun: after an outage the
+# backlog of beat ticks collapses into the next one instead of a burst.
+MIN_DISPATCH_EXPIRY_S = 10.0
+
+
+def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    interval = settings.dispatch_interval_s
+    maintenance = settings.maintenance_interval_s
+    return {
+        "fairbeat.gate": {
+            "task": "fairbeat.gate",
+            # On the quarter hour (or the configured window), for the window just ended.
+            "schedule": crontab(minute=f"*/{max(1, settings.gate_window_s // 60)}"),
+            "options": {"queue": settings.control_queue, "expires": settings.gate_window_s},
+        },
+        "fairbeat.maintenance": {
+            "task": "fairbeat.maintenance",
+            "schedule": maintenance,
+            # A maintenance message that waited a whole interval is superseded by the next.
+            "options": {"queue": settings.control_queue, "expires": maintenance},
+        },
+        "fairbeat.dispatch": {
+            "task": "fairbeat.dispatch",
+            "schedule": interval,
+            "options": {
+                "queue": settings.control_queue,
+                "expires": max(MIN_DISPATCH_EXPIRY_S, 5 * interval),
+            },
+        },
+    }
