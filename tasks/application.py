@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> Celery:
         imports=[*FAIRBEAT_TASK_MODULES, *settings.imports],
         beat_schedule=build_schedule(settings),
     )
-    logs.install(settings.log_format)
+    logs.install(settings.log_format, settings.log_level, settings.log_tick_every_s)
     return app
 
 

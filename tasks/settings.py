@@ -78,6 +78,9 @@ DEFAULT_DELIVERY_TIMEOUT_S = 300.0
 DEFAULT_MAINTENANCE_INTERVAL_S = 60.0
 # Health figures and the gate look back over one 15-minute window.
 DEFAULT_HEALTH_WINDOW_S = 900.0
+# A busy dispatcher ticks many times a second; one summary line per ten
+# seconds is readable and still shows within a glance whether it is alive.
+DEFAULT_LOG_TICK_EVERY_S = 10.0
 # As locked by the design: the queue-age p95 breaches at 5 minutes.
 DEFAULT_QUEUE_AGE_ALERT_S = 300.0
 # Autoscale bounds: capacity grows by this per active workspace, within [min, max].
@@ -162,6 +165,10 @@ class Settings(BaseSettings):
     top_workspaces: int = Field(DEFAULT_TOP_WORKSPACES, ge=1, le=1000)
     slack_webhook_url: str | None = None  # None: alerts go to the log only
     log_format: Literal["json", "text"] = "json"
+    # fairbeat's own loggers, whatever Celery's --loglevel: decisions stay visible.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # At most one dispatch.tick summary line per this many seconds (at INFO).
+    log_tick_every_s: float = Field(DEFAULT_LOG_TICK_EVERY_S, gt=0, le=3600)
     autoscale_enabled: bool = True  # False: capacity stays at FAIRBEAT_GLOBAL_CAPACITY
     capacity_min: int = Field(DEFAULT_CAPACITY_MIN, ge=1)
     capacity_max: int = Field(DEFAULT_CAPACITY_MAX, ge=1)
@@ -182,6 +189,11 @@ class Settings(BaseSettings):
     @classmethod
     def _imports(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("routes", mode="before")
     @classmethod

@@ -96,7 +96,11 @@ class Fleet:
 
 @contextmanager
 def running_fleet(
-    pg_databases: PostgresDatabases, logs: Path, beats: int = 1, **overrides: str
+    pg_databases: PostgresDatabases,
+    logs: Path,
+    beats: int = 1,
+    loglevel: str = "info",
+    **overrides: str,
 ) -> Iterator[Fleet]:
     """A worker and ``beats`` beat processes on a fresh database and a flushed broker."""
     database_url = pg_databases.create("e2e")
@@ -116,7 +120,7 @@ def running_fleet(
     broker.flushdb()
     env = fairbeat_env(**settings)
     client = create_app(Settings(**settings))  # type: ignore[arg-type]
-    with fleet(env, loglevel="info", log_dir=logs, beats=beats) as procs:
+    with fleet(env, loglevel=loglevel, log_dir=logs, beats=beats) as procs:
         yield Fleet(env, engine, client, broker, logs, procs)
     broker.flushdb()
     engine.dispose()
