@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from fairbeat import controls
 from fairbeat.embedded import run_up
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store import alerts, jobs, migrate, workspaces
+from fairbeat.store import alerts, job_queries, migrate, workspaces
 from fairbeat.store.selection import WorkspaceProfile
 from fairbeat.tasks.api import enqueue as enqueue_job
 from fairbeat.tasks.application import default_app
@@ -201,7 +201,7 @@ def jobs_list(
     if status and status not in {s.value for s in JobStatus}:
         raise _fail(f"unknown status {status!r}; one of {', '.join(s.value for s in JobStatus)}")
     with runtime_of(default_app()).engine.connect() as conn:
-        rows = jobs.list_jobs(conn, status=status, workspace_id=workspace, limit=limit)
+        rows = job_queries.list_jobs(conn, status=status, workspace_id=workspace, limit=limit)
     if as_json:
         _emit({"jobs": rows})
         return
@@ -231,7 +231,7 @@ def jobs_retry(
         raise _fail("name job ids, or pass --all-failed")
     rt = runtime_of(default_app())
     with rt.engine.begin() as conn:
-        retried = jobs.retry_dead(conn, rt.now(), None if all_failed else job_ids, workspace)
+        retried = job_queries.retry_dead(conn, rt.now(), None if all_failed else job_ids, workspace)
     if retried:
         kick(default_app(), "operator retry")
     if as_json:
@@ -247,7 +247,7 @@ def jobs_cancel(
     """Cancel jobs that have not started (PENDING or CLAIMED); running ones are left."""
     rt = runtime_of(default_app())
     with rt.engine.begin() as conn:
-        cancelled = jobs.cancel(conn, job_ids, rt.now())
+        cancelled = job_queries.cancel(conn, job_ids, rt.now())
     left = sorted(set(job_ids) - set(cancelled))
     if as_json:
         _emit({"cancelled": cancelled, "not_cancelled": left})

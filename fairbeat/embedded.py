@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
-from fairbeat.store import jobs, migrate
+from fairbeat.store import job_queries, migrate
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.application import default_app
 from fairbeat.tasks.runtime import runtime_of
@@ -91,7 +91,7 @@ def _watch_demo(procs: list[subprocess.Popen[bytes]]) -> int:
         bars = {ws: progress.add_task(ws, total=n, detail="") for ws, n in totals.items()}
         while True:
             with rt.engine.connect() as conn:
-                counts = jobs.count_by_workspace(conn, ids)
+                counts = job_queries.count_by_workspace(conn, ids)
             for ws, bar in bars.items():
                 mine = counts.get(ws, {})
                 done = sum(n for s, n in mine.items() if s in TERMINAL)

@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from fairbeat.store import jobs, selection
+from fairbeat.store import new_jobs, selection
 from fairbeat.store.db import autocommit
 from fairbeat.store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
 from fairbeat.tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
@@ -145,7 +145,7 @@ def enqueue(
     attempts = rt.settings.max_attempts if max_attempts is None else max_attempts
     _check_options(dedupe_key, priority, attempts)
     checked_payload = _check_payload(payload, rt.settings.payload_max_bytes)
-    new = jobs.NewJob(
+    new = new_jobs.NewJob(
         workspace_id=_check_workspace(workspace_id),
         kind=_check_kind(app, kind, checked_payload),
         payload=checked_payload,
@@ -170,13 +170,13 @@ def enqueue(
     return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at)
 
 
-def _insert(conn: Connection, new: jobs.NewJob, settings: Settings) -> tuple[int, bool]:
+def _insert(conn: Connection, new: new_jobs.NewJob, settings: Settings) -> tuple[int, bool]:
     """Insert, unless the dedupe key names a job already, or the workspace is full."""
     if new.dedupe_key is not None:
-        existing = jobs.find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key)
+        existing = new_jobs.find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key)
         if existing is not None:
             return existing, False
     limit = settings.pending_limit
     if selection.pending_count(conn, new.workspace_id, limit) >= limit:
         raise WorkspaceBacklogFull(new.workspace_id, limit, settings.pending_retry_after_s)
-    return jobs.insert_job(conn, new)
+    return new_jobs.insert_job(conn, new)

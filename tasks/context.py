@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from fairbeat.store import effects, jobs
+from fairbeat.store import effects, transitions
 from fairbeat.store.db import autocommit
 from fairbeat.tasks.errors import LeaseLost
 from fairbeat.tasks.runtime import Runtime
@@ -33,7 +33,7 @@ class JobContext:
     def heartbeat(self) -> bool:
         """Extend this run's lock; False when the job was taken away (stop working)."""
         with autocommit(self.runtime.engine) as conn:
-            return jobs.heartbeat(conn, self.job_id, self.fence, self.runtime.now())
+            return transitions.heartbeat(conn, self.job_id, self.fence, self.runtime.now())
 
     def once(self, key: str, effect: Callable[[], T]) -> T:
         """Run a customer-visible ``effect`` once per (workspace, key), ever.
@@ -52,7 +52,7 @@ class JobContext:
             if not effects.is_missing(prior):
                 self._count_suppressed(conn, key, effects.EFFECT_SUPPRESSED)
                 return prior  # type: ignore[no-any-return]
-            if not jobs.heartbeat(conn, self.job_id, self.fence, self.runtime.now()):
+            if not transitions.heartbeat(conn, self.job_id, self.fence, self.runtime.now()):
                 raise LeaseLost(f"job {self.job_id} fence {self.fence} lost its lease")
         value = effect()
         with self.runtime.engine.begin() as conn:

@@ -23,7 +23,7 @@ from fairbeat.scheduling.autoscale import CapacityDecision
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.reasons import LOST_CLAIM
 from fairbeat.scheduling.routing import route
-from fairbeat.store import jobs, runs, selection
+from fairbeat.store import claiming, runs, selection
 from fairbeat.store.db import autocommit
 from fairbeat.tasks import capacity, pool, quotas
 from fairbeat.tasks.kick import KICK
@@ -37,7 +37,7 @@ REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
 REPORT_TICKS = 20
 
 
-def fan_out(app: Celery, claims: list[jobs.Claim]) -> tuple[int, int]:
+def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
     """Send run(job_id, fence) for each claim; give back the claims that could not be sent."""
     rt = runtime_of(app)
     settings = rt.settings
@@ -49,15 +49,15 @@ def fan_out(app: Celery, claims: list[jobs.Claim]) -> tuple[int, int]:
         except Exception:
             log.exception("send failed", extra={"action": "dispatch.send_failed"})
             with rt.engine.begin() as conn:
-                released = sum(jobs.release_claim(conn, c) for c in claims[index:])
+                released = sum(claiming.release_claim(conn, c) for c in claims[index:])
             return sent, released
         sent += 1
     return sent, 0
 
 
-def fair_order(claims: list[jobs.Claim], order: tuple[str, ...]) -> list[jobs.Claim]:
+def fair_order(claims: list[claiming.Claim], order: tuple[str, ...]) -> list[claiming.Claim]:
     """Interleave the claims as the plan ordered their workspaces."""
-    queues: dict[str, list[jobs.Claim]] = defaultdict(list)
+    queues: dict[str, list[claiming.Claim]] = defaultdict(list)
     for claim in sorted(claims, key=lambda c: c.order_key):
         queues[claim.workspace_id].append(claim)
     out = []
@@ -282,7 +282,7 @@ class Dispatcher:
 
 def _tick_report(
     plan: FairPlan,
-    claims: list[jobs.Claim],
+    claims: list[claiming.Claim],
     sent: int,
     released: int,
     ladder_ok: bool,

@@ -7,7 +7,7 @@ from typing import Any
 
 from fairbeat.scheduling.health import figures
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store import health, jobs
+from fairbeat.store import health, job_queries
 from fairbeat.tasks.runtime import Runtime
 
 
@@ -15,8 +15,8 @@ def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
     settings = rt.settings
     window = settings.health_window_s
     with rt.engine.connect() as conn:
-        by_status = {s.value: 0 for s in JobStatus} | jobs.count_by_status(conn)
-        workspaces = jobs.count_by_workspace(conn)
+        by_status = {s.value: 0 for s in JobStatus} | job_queries.count_by_status(conn)
+        workspaces = job_queries.count_by_workspace(conn)
         counted = health.counts(conn, now, window, settings.stale_after_s)
         observed = health.observations(conn, now, window)
     fig = figures(observed, settings.top_workspaces)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fairbeat.store import jobs
+from fairbeat.store import transitions
 from fairbeat.store.db import autocommit
 from fairbeat.tasks.runtime import Runtime
 
@@ -29,7 +29,7 @@ def keep_alive(rt: Runtime, job_id: int, fence: int) -> Iterator[None]:
         while not stop.wait(every):
             try:
                 with autocommit(rt.engine) as conn:
-                    if not jobs.heartbeat(conn, job_id, fence, rt.now()):
+                    if not transitions.heartbeat(conn, job_id, fence, rt.now()):
                         return  # the job was taken away; its finish will be refused
             except Exception as exc:  # a missed beat is retried at the next one
                 log.warning(

@@ -14,7 +14,7 @@ from celery import Celery, Task, shared_task
 from sqlalchemy.exc import OperationalError
 
 from fairbeat.scheduling.retry import decide_retry
-from fairbeat.store import jobs
+from fairbeat.store import transitions
 from fairbeat.store.db import autocommit, retry_on_disconnect
 from fairbeat.tasks.context import JobContext, bound
 from fairbeat.tasks.errors import LeaseLost
@@ -80,8 +80,8 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
     rt = runtime_of(app)
     now = rt.now()
     with autocommit(rt.engine) as conn:
-        started = jobs.start(conn, job_id, fence, now, _worker_name())
-        dropped = None if started else jobs.record_dropped_delivery(conn, job_id, fence, now)
+        started = transitions.start(conn, job_id, fence, now, _worker_name())
+        dropped = None if started else transitions.record_dropped_delivery(conn, job_id, fence, now)
     if started is None:
         log.warning(
             "delivery dropped",
@@ -104,7 +104,7 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
     except Exception as exc:
         return _after_failure(rt, ctx, exc)
     finished = rt.now()
-    done = retry_on_disconnect(rt.engine, lambda c: jobs.succeed(c, job_id, fence, finished))
+    done = retry_on_disconnect(rt.engine, lambda c: transitions.succeed(c, job_id, fence, finished))
     return _logged(ctx, SUCCEEDED if done else FINISH_REFUSED)
 
 
@@ -121,12 +121,12 @@ def _after_failure(rt: Runtime, ctx: JobContext, exc: Exception) -> str:
     if decision.retry:
         run_at = now + timedelta(seconds=decision.delay_s)
         done = retry_on_disconnect(
-            rt.engine, lambda c: jobs.retry_later(c, ctx.job_id, ctx.fence, run_at, error)
+            rt.engine, lambda c: transitions.retry_later(c, ctx.job_id, ctx.fence, run_at, error)
         )
         outcome = RETRY_SCHEDULED
     else:
         done = retry_on_disconnect(
-            rt.engine, lambda c: jobs.fail(c, ctx.job_id, ctx.fence, now, error)
+            rt.engine, lambda c: transitions.fail(c, ctx.job_id, ctx.fence, now, error)
         )
         outcome = DEAD_LETTERED
     return _logged(ctx, outcome if done else FINISH_REFUSED, error=str(exc))

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.health import Observations
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store.jobs import job
+from fairbeat.store.jobs import due, job
 from fairbeat.store.models import duplicate_event_table, health_snapshot_table
 from fairbeat.store.runs import count_silent
 
@@ -32,7 +32,7 @@ class Counts:
 
 def counts(conn: Connection, now: datetime, window_s: float, stale_after_s: float) -> Counts:
     cutoff = now - timedelta(seconds=stale_after_s)
-    due = (job.c.status == JobStatus.PENDING.value) & (job.c.run_at <= now)
+    due_now = due(now)
     running = job.c.status == JobStatus.RUNNING.value
     dup = duplicate_event_table
     duplicates = conn.execute(
@@ -41,8 +41,8 @@ def counts(conn: Connection, now: datetime, window_s: float, stale_after_s: floa
         .group_by(dup.c.reason)
     ).all()
     return Counts(
-        due_pending=int(conn.execute(select(func.count()).where(due)).scalar_one()),
-        oldest_due_run_at=conn.execute(select(func.min(job.c.run_at)).where(due)).scalar(),
+        due_pending=int(conn.execute(select(func.count()).where(due_now)).scalar_one()),
+        oldest_due_run_at=conn.execute(select(func.min(job.c.run_at)).where(due_now)).scalar(),
         running=int(conn.execute(select(func.count()).where(running)).scalar_one()),
         stale_locks=int(
             conn.execute(select(func.count()).where(running, job.c.locked_at < cutoff)).scalar_one()
@@ -59,7 +59,7 @@ def observations(conn: Connection, now: datetime, window_s: float) -> Observatio
     ).all()
     waiting = conn.execute(
         select(job.c.workspace_id, job.c.run_at)
-        .where(job.c.status == JobStatus.PENDING.value, job.c.run_at <= now)
+        .where(due(now))
         .order_by(job.c.run_at)
         .limit(WAITING_SAMPLE)
     ).all()

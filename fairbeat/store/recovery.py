@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store.jobs import job
+from fairbeat.store.jobs import fenced, job
 
 # One maintenance run recovers at most this many jobs; the next run takes the rest.
 RECOVERY_BATCH = 1000
@@ -69,10 +69,7 @@ def recover(
     result = conn.execute(
         update(job)
         .where(
-            job.c.id == silent.job_id,
-            job.c.fence == silent.fence,
-            job.c.status == JobStatus.RUNNING.value,
-            job.c.locked_at < locked_before,
+            fenced(silent.job_id, silent.fence, JobStatus.RUNNING), job.c.locked_at < locked_before
         )
         .values(**values)
     )

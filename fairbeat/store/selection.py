@@ -25,8 +25,9 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
+from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids
 from fairbeat.store.db import is_postgres
-from fairbeat.store.jobs import CLAIM_COLUMNS, Claim, claim_from, claim_ids, job
+from fairbeat.store.jobs import job
 from fairbeat.store.models import UTCDateTime, workspace_table
 from fairbeat.store.runs import still_current
 

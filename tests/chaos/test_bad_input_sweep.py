@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 
-from fairbeat.store import jobs
+from fairbeat.store import job_queries
 from fairbeat.store.models import job_table
 from fairbeat.tasks.api import Enqueued, enqueue
 from fairbeat.tasks.dispatch import BEAT, Dispatcher
@@ -206,7 +206,7 @@ def enqueue_call(app: Celery, call: dict[str, Any]) -> Enqueued:
 def check_written(app: Celery, engine: Engine, call: dict[str, Any], result: Enqueued) -> None:
     """The row holds what was asked for; a dedupe hit returns the job already there."""
     with engine.connect() as conn:
-        row = jobs.get_job(conn, result.job_id)
+        row = job_queries.get_job(conn, result.job_id)
     assert row is not None and row["workspace_id"] == call["workspace_id"]
     if not result.created:
         assert call["dedupe_key"] is not None and row["dedupe_key"] == call["dedupe_key"]
@@ -439,7 +439,7 @@ def test_with_redis_down_enqueue_writes_and_a_beat_dispatch_claims_with_base_quo
     (tick,) = summary["last_ticks"]
     assert tick["reason_code"] == "REDIS_UNAVAILABLE"
     with engine.connect() as conn:
-        assert jobs.count_by_status(conn) == {"CLAIMED": 16, "PENDING": 4}
+        assert job_queries.count_by_status(conn) == {"CLAIMED": 16, "PENDING": 4}
     # The claims' messages reached the broker, which is still up
     assert redis_client.llen("jobs.default") == 16
 

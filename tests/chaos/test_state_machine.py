@@ -37,7 +37,7 @@ from sqlalchemy import Engine, func, select
 from fairbeat.scheduling.jobstate import TERMINAL, JobStatus, can_move
 from fairbeat.scheduling.recovery import recover_running
 from fairbeat.scheduling.retry import RetryPolicy, decide_retry
-from fairbeat.store import effects, jobs, migrate, recovery
+from fairbeat.store import claiming, effects, job_queries, migrate, new_jobs, recovery, transitions
 from fairbeat.store.db import autocommit, make_engine
 from fairbeat.store.models import job_effect_table, job_table
 from fairbeat.tasks.context import JobContext
@@ -153,7 +153,7 @@ class JobLifecycle(RuleBasedStateMachine):
         self.outbox: list[tuple[int, int]] = []  # (job_id, fence) sent, not delivered yet
         self.delivered: list[tuple[int, int]] = []  # messages a worker received at least once
         self.started: set[tuple[int, int]] = set()
-        self.claims: list[jobs.Claim] = []
+        self.claims: list[claiming.Claim] = []
         self.workers: list[Worker] = []  # alive, holding a run they started (maybe lost since)
         self.scan: Scan | None = None
         self.executions: Counter[tuple[str, str]] = Counter()  # the test's own effect ledger
@@ -185,7 +185,7 @@ class JobLifecycle(RuleBasedStateMachine):
     def add_job(
         self, workspace: str, max_attempts: int = 3, delay_s: int = 0, dedupe_key: str | None = None
     ) -> int:
-        new = jobs.NewJob(
+        new = new_jobs.NewJob(
             workspace_id=workspace,
             kind="test.noop",
             payload={},
@@ -196,7 +196,7 @@ class JobLifecycle(RuleBasedStateMachine):
             created_at=self.now,
         )
         with self.engine.begin() as conn:
-            job_id, created = jobs.insert_job(conn, new)
+            job_id, created = new_jobs.insert_job(conn, new)
         known = self.dedupe.get((workspace, dedupe_key)) if dedupe_key else None
         # The same dedupe key in a workspace names the one job it made; nothing else does.
         assert created == (known is None)
@@ -230,14 +230,14 @@ class JobLifecycle(RuleBasedStateMachine):
     ) -> None:
         self.add_job(workspace, max_attempts, delay_s, dedupe_key)
 
-    def claim_due(self, limit: int = 10) -> list[jobs.Claim]:
+    def claim_due(self, limit: int = 10) -> list[claiming.Claim]:
         due = sorted(
             (row.run_at, job_id)
             for job_id, row in self.rows.items()
             if row.status == PENDING and row.run_at <= self.now
         )
         with self.engine.begin() as conn:
-            claims = jobs.claim_oldest_due(conn, self.now, limit)
+            claims = claiming.claim_oldest_due(conn, self.now, limit)
         # Exactly the oldest due jobs, each fenced one higher than before.
         assert sorted(c.job_id for c in claims) == sorted(job_id for _, job_id in due[:limit])
         for claim in claims:
@@ -263,7 +263,7 @@ class JobLifecycle(RuleBasedStateMachine):
         row = self.rows[claim.job_id]
         expected = row.status == CLAIMED and row.fence == claim.fence
         with self.engine.begin() as conn:
-            assert jobs.release_claim(conn, claim) == expected
+            assert claiming.release_claim(conn, claim) == expected
         self._done("release")
 
     # -- deliveries -------------------------------------------------------------------------
@@ -274,9 +274,11 @@ class JobLifecycle(RuleBasedStateMachine):
         name = f"worker-{self.spawned}"
         self.spawned += 1
         with autocommit(self.engine) as conn:
-            started = jobs.start(conn, job_id, fence, self.now, name)
+            started = transitions.start(conn, job_id, fence, self.now, name)
             dropped = (
-                None if started else jobs.record_dropped_delivery(conn, job_id, fence, self.now)
+                None
+                if started
+                else transitions.record_dropped_delivery(conn, job_id, fence, self.now)
             )
         if (job_id, fence) not in self.delivered:
             self.delivered.append((job_id, fence))
@@ -294,12 +296,12 @@ class JobLifecycle(RuleBasedStateMachine):
         # A stale, forged or repeated message never starts anything, and says why.
         assert started is None, f"message {job_id}/{fence} started job at {before}"
         if fence != before.fence:
-            assert dropped == jobs.STALE_FENCE
+            assert dropped == transitions.STALE_FENCE
         elif (job_id, fence) in self.started:
-            assert dropped in (jobs.REPEATED_DELIVERY, jobs.NOT_CLAIMED)
+            assert dropped in (transitions.REPEATED_DELIVERY, transitions.NOT_CLAIMED)
         else:  # the current fence, never started: the claim was given back or cancelled
             assert before.status in (PENDING, CANCELLED)
-            assert dropped == jobs.NOT_CLAIMED
+            assert dropped == transitions.NOT_CLAIMED
         self._done("deliver")
         return None
 
@@ -330,7 +332,7 @@ class JobLifecycle(RuleBasedStateMachine):
         expected = self._holds(worker)
         with autocommit(self.engine) as conn:
             if outcome == "ok":
-                done = jobs.succeed(conn, worker.job_id, worker.fence, self.now)
+                done = transitions.succeed(conn, worker.job_id, worker.fence, self.now)
             else:
                 decision = decide_retry(
                     job_id=worker.job_id,
@@ -340,9 +342,11 @@ class JobLifecycle(RuleBasedStateMachine):
                 )
                 if decision.retry:
                     run_at = self.now + timedelta(seconds=decision.delay_s)
-                    done = jobs.retry_later(conn, worker.job_id, worker.fence, run_at, "boom")
+                    done = transitions.retry_later(
+                        conn, worker.job_id, worker.fence, run_at, "boom"
+                    )
                 else:
-                    done = jobs.fail(conn, worker.job_id, worker.fence, self.now, "boom")
+                    done = transitions.fail(conn, worker.job_id, worker.fence, self.now, "boom")
         # A worker that lost its job (recovered, re-claimed, cancelled) finishes nothing.
         assert done == expected
         self._done("finish")
@@ -359,7 +363,7 @@ class JobLifecycle(RuleBasedStateMachine):
         worker = self.workers[i % len(self.workers)]
         expected = self._holds(worker)
         with autocommit(self.engine) as conn:
-            assert jobs.heartbeat(conn, worker.job_id, worker.fence, self.now) == expected
+            assert transitions.heartbeat(conn, worker.job_id, worker.fence, self.now) == expected
         self._done("heartbeat")
 
     def crash_worker(self, worker: Worker) -> None:
@@ -501,13 +505,13 @@ class JobLifecycle(RuleBasedStateMachine):
     def cancel(self, job_id: int) -> None:
         expected = [job_id] if self.rows[job_id].status in (PENDING, CLAIMED) else []
         with self.engine.begin() as conn:
-            assert jobs.cancel(conn, [job_id], self.now) == expected
+            assert job_queries.cancel(conn, [job_id], self.now) == expected
         self._done("cancel")
 
     def retry_dead(self, job_id: int) -> None:
         expected = [job_id] if self.rows[job_id].status == FAILED else []
         with self.engine.begin() as conn:
-            assert jobs.retry_dead(conn, self.now, [job_id], None) == expected
+            assert job_queries.retry_dead(conn, self.now, [job_id], None) == expected
         self._done("retry_dead")
 
     @precondition(lambda self: self.rows)
@@ -550,7 +554,7 @@ class JobLifecycle(RuleBasedStateMachine):
                     ).group_by(job_effect_table.c.workspace_id, job_effect_table.c.effect_key)
                 )
             }
-            counted = sum(jobs.count_by_status(conn).values())
+            counted = sum(job_queries.count_by_status(conn).values())
         return rows, recorded, counted
 
     @invariant()
@@ -690,7 +694,7 @@ def test_a_run_recovered_under_its_own_fence_can_no_longer_act(engine: Engine) -
     assert m.run_once(worker, EFFECT_KEYS[0]) == "lease_lost"
     # Then neither its heartbeat nor its success lands, and the job runs again normally
     with autocommit(engine) as conn:
-        assert not jobs.heartbeat(conn, job_id, 1, m.now)
+        assert not transitions.heartbeat(conn, job_id, 1, m.now)
     assert m.finish_worker(worker, "ok") is False
     (claim,) = m.claim_due()
     assert claim.fence == 2 and m.executions == Counter()

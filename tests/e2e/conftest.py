@@ -18,7 +18,7 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine
 
-from fairbeat.store import jobs, migrate
+from fairbeat.store import job_queries, migrate
 from fairbeat.store.db import make_engine
 from fairbeat.tasks.application import create_app
 from fairbeat.tasks.settings import Settings
@@ -74,7 +74,7 @@ class Fleet:
 
     def job(self, job_id: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            row = jobs.get_job(conn, job_id)
+            row = job_queries.get_job(conn, job_id)
         assert row is not None
         return row
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from fairbeat.store import jobs
+from fairbeat.store import claiming
 from fairbeat.store.models import duplicate_event_table, job_table
 from tests.e2e.conftest import Fleet, wait_for
 from tests.handlers import LEDGER_KEY
@@ -58,7 +58,7 @@ def test_one_message_delivered_twice_executes_once(live: Fleet) -> None:
     )
     job_id = int(job["job_id"])
     with live.engine.begin() as conn:
-        (claim,) = jobs.claim_ids(
+        (claim,) = claiming.claim_ids(
             conn, select(job_table.c.id).where(job_table.c.id == job_id), datetime.now(UTC)
         )
     # When its run message reaches the workers twice

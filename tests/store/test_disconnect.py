@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from fairbeat.store import jobs
+from fairbeat.store import claiming, job_queries, new_jobs, transitions
 from fairbeat.store.db import autocommit, make_engine, retry_on_disconnect
 from tests.store.test_jobs import T0, new_job
 
@@ -31,17 +31,19 @@ def test_a_finish_survives_its_connection_being_terminated(pg_url: str) -> None:
     engine = make_engine(pg_url, pool_size=1, max_overflow=0)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM job"))
-        jobs.insert_job(conn, new_job())
-        (claim,) = jobs.claim_oldest_due(conn, T0, 1)
+        new_jobs.insert_job(conn, new_job())
+        (claim,) = claiming.claim_oldest_due(conn, T0, 1)
     with autocommit(engine) as conn:
-        assert jobs.start(conn, claim.job_id, claim.fence, T0, "w") is not None
+        assert transitions.start(conn, claim.job_id, claim.fence, T0, "w") is not None
     # Given the pooled connection was terminated by the server
     assert terminate_other_backends(pg_url) >= 1
     # When the worker finishes the job, then the write goes through on a fresh connection
     now = datetime.now(UTC)
-    assert retry_on_disconnect(engine, lambda c: jobs.succeed(c, claim.job_id, claim.fence, now))
+    assert retry_on_disconnect(
+        engine, lambda c: transitions.succeed(c, claim.job_id, claim.fence, now)
+    )
     with engine.connect() as conn:
-        assert jobs.get_job(conn, claim.job_id)["status"] == "SUCCEEDED"  # type: ignore[index]
+        assert job_queries.get_job(conn, claim.job_id)["status"] == "SUCCEEDED"  # type: ignore[index]
     engine.dispose()
 
 

@@ -6,7 +6,7 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine, select
 
-from fairbeat.store import jobs
+from fairbeat.store import claiming, job_queries, jobs
 from fairbeat.store.models import duplicate_event_table, job_effect_table
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.run import DEAD_LETTERED, RETRY_SCHEDULED, SUCCEEDED, execute
@@ -14,16 +14,16 @@ from fairbeat.tasks.runtime import runtime_of
 from tests.handlers import LEDGER_KEY
 
 
-def claim_one(app: Celery, engine: Engine) -> jobs.Claim:
+def claim_one(app: Celery, engine: Engine) -> claiming.Claim:
     """Claim the single due job, as the dispatcher would."""
     with engine.begin() as conn:
-        (claim,) = jobs.claim_oldest_due(conn, runtime_of(app).now(), 1)
+        (claim,) = claiming.claim_oldest_due(conn, runtime_of(app).now(), 1)
     return claim
 
 
 def row(engine: Engine, job_id: int) -> dict[str, object]:
     with engine.connect() as conn:
-        found = jobs.get_job(conn, job_id)
+        found = job_queries.get_job(conn, job_id)
     assert found is not None
     return found
 
@@ -64,13 +64,13 @@ def test_a_failure_retries_then_succeeds(app: Celery, engine: Engine) -> None:
     assert row(engine, job.job_id)["attempts"] == 2
 
 
-def _claim_when_due(app: Celery, engine: Engine) -> jobs.Claim:
+def _claim_when_due(app: Celery, engine: Engine) -> claiming.Claim:
     """Claim the one retrying job at its backoff time, stepping the clock, not sleeping."""
     with engine.begin() as conn:
         run_at = conn.execute(
             select(jobs.job.c.run_at).where(jobs.job.c.status == "PENDING")
         ).scalar_one()
-        (claim,) = jobs.claim_oldest_due(conn, run_at, 1)
+        (claim,) = claiming.claim_oldest_due(conn, run_at, 1)
     return claim
 
 

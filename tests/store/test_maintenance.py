@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, select, update
 
 from fairbeat.exporter import FairbeatCollector
-from fairbeat.store import jobs, runs, selection
+from fairbeat.store import claiming, job_queries, runs, selection, transitions
 from fairbeat.store.models import alert_table, function_run_table, health_snapshot_table, job_table
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.dispatch import Dispatcher
@@ -49,14 +49,14 @@ def maintain(app: Celery) -> dict[str, object]:
     return run_maintenance(app, window_key=f"test:{next(_runs)}")
 
 
-def claimed_and_started(app: Celery, engine: Engine, n: int) -> list[jobs.Claim]:
+def claimed_and_started(app: Celery, engine: Engine, n: int) -> list[claiming.Claim]:
     rt = runtime_of(app)
     for i in range(n):
         enqueue("acme", "test.send", {"tag": f"t{i}"}, app=app, max_attempts=2)
     with engine.begin() as conn:
-        claims = jobs.claim_oldest_due(conn, rt.now(), n)
+        claims = claiming.claim_oldest_due(conn, rt.now(), n)
         for c in claims:
-            jobs.start(conn, c.job_id, c.fence, rt.now(), "worker-that-died:123")
+            transitions.start(conn, c.job_id, c.fence, rt.now(), "worker-that-died:123")
     return claims
 
 
@@ -69,7 +69,7 @@ def age_locks(engine: Engine, seconds: float) -> None:
 
 def status_of(engine: Engine, job_id: int) -> str:
     with engine.connect() as conn:
-        return str(jobs.get_job(conn, job_id)["status"])  # type: ignore[index]
+        return str(job_queries.get_job(conn, job_id)["status"])  # type: ignore[index]
 
 
 def test_silent_running_jobs_are_recovered_and_a_last_attempt_fails(
@@ -89,7 +89,7 @@ def test_silent_running_jobs_are_recovered_and_a_last_attempt_fails(
     assert status_of(engine, first.job_id) == "PENDING"
     assert status_of(engine, last.job_id) == "FAILED"
     with engine.connect() as conn:
-        assert "worker-that-died:123" in str(jobs.get_job(conn, first.job_id)["last_error"])  # type: ignore[index]
+        assert "worker-that-died:123" in str(job_queries.get_job(conn, first.job_id)["last_error"])  # type: ignore[index]
 
 
 def test_a_recovered_job_runs_under_a_new_fence_and_the_old_finish_is_refused(
@@ -99,15 +99,15 @@ def test_a_recovered_job_runs_under_a_new_fence_and_the_old_finish_is_refused(
     age_locks(engine, STALE_S + 5)
     maintain(mapp)
     with engine.begin() as conn:
-        (new,) = jobs.claim_oldest_due(conn, datetime.now().astimezone(), 1)
+        (new,) = claiming.claim_oldest_due(conn, datetime.now().astimezone(), 1)
         assert new.fence == old.fence + 1
-        assert not jobs.succeed(conn, old.job_id, old.fence, datetime.now().astimezone())
+        assert not transitions.succeed(conn, old.job_id, old.fence, datetime.now().astimezone())
 
 
 def test_succeeded_jobs_are_never_touched(mapp: Celery, engine: Engine) -> None:
     (claim,) = claimed_and_started(mapp, engine, 1)
     with engine.begin() as conn:
-        jobs.succeed(conn, claim.job_id, claim.fence, datetime.now().astimezone())
+        transitions.succeed(conn, claim.job_id, claim.fence, datetime.now().astimezone())
     age_locks(engine, 10 * STALE_S)
     assert maintain(mapp)["recovered"] == {}
     assert status_of(engine, claim.job_id) == "SUCCEEDED"
@@ -116,7 +116,7 @@ def test_succeeded_jobs_are_never_touched(mapp: Celery, engine: Engine) -> None:
 def test_claims_never_started_are_requeued(mapp: Celery, engine: Engine) -> None:
     enqueue("acme", "test.send", {"tag": "lost"}, app=mapp)
     with engine.begin() as conn:
-        (claim,) = jobs.claim_oldest_due(conn, datetime.now().astimezone(), 1)
+        (claim,) = claiming.claim_oldest_due(conn, datetime.now().astimezone(), 1)
     age_locks(engine, 31)
     assert maintain(mapp)["recovered"] == {"REQUEUED_UNDELIVERED": 1}
     assert status_of(engine, claim.job_id) == "PENDING"

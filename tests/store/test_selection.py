@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from fairbeat.store import jobs, selection, workspaces
+from fairbeat.store import claiming, new_jobs, selection, transitions, workspaces
 from tests.store.test_jobs import T0, insert, new_job
 
 
-def with_priority(job: jobs.NewJob, priority: int) -> jobs.NewJob:
+def with_priority(job: new_jobs.NewJob, priority: int) -> new_jobs.NewJob:
     from dataclasses import replace
 
     return replace(job, priority=priority)
@@ -28,10 +28,10 @@ def test_due_counts_stop_at_the_limit_and_skip_future_jobs(engine: Engine) -> No
 def test_in_flight_counts_claimed_and_running(engine: Engine) -> None:
     insert(engine, new_job("a"), new_job("a"), new_job("b"))
     with engine.begin() as conn:
-        a1, _, b1 = jobs.claim_oldest_due(conn, T0, 3)
-        jobs.start(conn, a1.job_id, a1.fence, T0, "w")
-        jobs.start(conn, b1.job_id, b1.fence, T0, "w")
-        jobs.succeed(conn, b1.job_id, b1.fence, T0)
+        a1, _, b1 = claiming.claim_oldest_due(conn, T0, 3)
+        transitions.start(conn, a1.job_id, a1.fence, T0, "w")
+        transitions.start(conn, b1.job_id, b1.fence, T0, "w")
+        transitions.succeed(conn, b1.job_id, b1.fence, T0)
     with engine.connect() as conn:
         assert selection.in_flight_by_workspace(conn) == {"a": 2}
 

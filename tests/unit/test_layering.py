@@ -114,3 +114,14 @@ def test_importing_every_module_builds_no_app_and_reads_no_setting() -> None:
         [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_fence_condition_is_written_once() -> None:
+    # Every fenced write goes through store/jobs.py's fenced(); a second
+    # hand-written copy could drift (say, forget the expected status).
+    spelled = [
+        p.relative_to(REPO)
+        for p in modules_under(PACKAGE / "store")
+        if "job.c.fence ==" in p.read_text() and p.name != "jobs.py"
+    ]
+    assert not spelled, f"{spelled} spell the fence condition: use store.jobs.fenced()"

@@ -1,0 +1,61 @@
+"""Inserting jobs: a new PENDING row, or the existing one its dedupe key names.
+
+Functions take a Connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.jobs import job
+
+
+@dataclass(frozen=True)
+class NewJob:
+    workspace_id: str
+    kind: str
+    payload: dict[str, Any]
+    run_at: datetime
+    priority: int
+    max_attempts: int
+    dedupe_key: str | None
+    created_at: datetime
+
+
+def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
+    """Insert a PENDING job: (job id, True), or (existing id, False) for a known dedupe key."""
+    values = {
+        "workspace_id": new.workspace_id,
+        "kind": new.kind,
+        "payload": new.payload,
+        "status": JobStatus.PENDING.value,
+        "priority": new.priority,
+        "run_at": new.run_at,
+        "max_attempts": new.max_attempts,
+        "dedupe_key": new.dedupe_key,
+        "created_at": new.created_at,
+    }
+    stmt = insert_ignoring_conflicts(conn, job).values(values).returning(job.c.id)
+    inserted = conn.execute(stmt).scalar_one_or_none()
+    if inserted is not None:
+        return int(inserted), True
+    existing = (
+        find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key) if new.dedupe_key else None
+    )
+    if existing is None:  # only the dedupe key can conflict; anything else is a bug
+        raise RuntimeError(f"insert of a job for {new.workspace_id!r} conflicted unexpectedly")
+    return existing, False
+
+
+def find_by_dedupe_key(conn: Connection, workspace_id: str, dedupe_key: str) -> int | None:
+    found = conn.execute(
+        select(job.c.id).where(job.c.workspace_id == workspace_id, job.c.dedupe_key == dedupe_key)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)

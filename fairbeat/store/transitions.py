@@ -1,0 +1,132 @@
+"""The fenced worker steps: start, heartbeat, succeed, retry later, fail.
+
+Each is one conditional update on :func:`fairbeat.store.jobs.fenced`, so a
+stale or repeated delivery changes nothing; :func:`record_dropped_delivery`
+says why it was dropped. Functions take a Connection; the caller owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.jobs import fenced, job
+from fairbeat.store.models import duplicate_event_table
+
+# Why a delivery was dropped without running anything.
+STALE_FENCE = "STALE_FENCE"  # the job was claimed again since this message was sent
+REPEATED_DELIVERY = "REPEATED_DELIVERY"  # the same claim was delivered before
+NOT_CLAIMED = "NOT_CLAIMED"  # cancelled or given back since
+UNKNOWN_JOB = "UNKNOWN_JOB"
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    job_id: int
+    fence: int
+    workspace_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+
+
+def start(
+    conn: Connection, job_id: int, fence: int, now: datetime, worker: str
+) -> StartedJob | None:
+    """CLAIMED -> RUNNING for exactly this claim; None when the message is stale or repeated."""
+    row = conn.execute(
+        update(job)
+        .where(fenced(job_id, fence, JobStatus.CLAIMED))
+        .values(
+            status=JobStatus.RUNNING.value,
+            attempts=job.c.attempts + 1,
+            started_at=now,
+            locked_at=now,
+            locked_by=worker,
+        )
+        .returning(
+            job.c.workspace_id, job.c.kind, job.c.payload, job.c.attempts, job.c.max_attempts
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return StartedJob(
+        job_id=job_id,
+        fence=fence,
+        workspace_id=row.workspace_id,
+        kind=row.kind,
+        payload=row.payload,
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+    )
+
+
+def record_dropped_delivery(conn: Connection, job_id: int, fence: int, now: datetime) -> str:
+    """Count a delivery the fence refused, and say why."""
+    row = conn.execute(
+        select(job.c.workspace_id, job.c.fence, job.c.status).where(job.c.id == job_id)
+    ).one_or_none()
+    if row is None:
+        return UNKNOWN_JOB
+    if row.fence != fence:
+        reason = STALE_FENCE
+    elif row.status == JobStatus.PENDING.value or row.status == JobStatus.CANCELLED.value:
+        reason = NOT_CLAIMED
+    else:
+        reason = REPEATED_DELIVERY
+    conn.execute(
+        duplicate_event_table.insert().values(
+            workspace_id=row.workspace_id,
+            job_id=job_id,
+            fence=fence,
+            reason=reason,
+            detail=f"job fence {row.fence}, status {row.status}",
+            created_at=now,
+        )
+    )
+    return reason
+
+
+def _update_running(conn: Connection, job_id: int, fence: int, **values: Any) -> bool:
+    result = conn.execute(
+        update(job).where(fenced(job_id, fence, JobStatus.RUNNING)).values(**values)
+    )
+    return result.rowcount == 1
+
+
+def _finish(conn: Connection, job_id: int, fence: int, **values: Any) -> bool:
+    return _update_running(conn, job_id, fence, locked_at=None, locked_by=None, **values)
+
+
+def succeed(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
+    return _finish(conn, job_id, fence, status=JobStatus.SUCCEEDED.value, finished_at=now)
+
+
+def retry_later(conn: Connection, job_id: int, fence: int, run_at: datetime, error: str) -> bool:
+    return _finish(
+        conn,
+        job_id,
+        fence,
+        status=JobStatus.PENDING.value,
+        run_at=run_at,
+        claimed_at=None,
+        last_error=error,
+    )
+
+
+def fail(conn: Connection, job_id: int, fence: int, now: datetime, error: str) -> bool:
+    return _finish(
+        conn, job_id, fence, status=JobStatus.FAILED.value, finished_at=now, last_error=error
+    )
+
+
+def heartbeat(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
+    """Refresh the lock; False means this run lost its claim and should stop."""
+    return _update_running(conn, job_id, fence, locked_at=now)
