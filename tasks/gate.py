@@ -29,9 +29,10 @@ from fairbeat.scheduling.gate import (
 )
 from fairbeat.scheduling.quota import tier_base
 from fairbeat.scheduling.stats import peak_concurrency, percentile
-from fairbeat.store import gate_metrics, runs, selection
+from fairbeat.store import gate_metrics, selection
 from fairbeat.store.db import insert_ignoring_conflicts
 from fairbeat.store.models import gate_decision_table, workspace_table
+from fairbeat.tasks import ledger
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.gate")
@@ -156,35 +157,29 @@ def run_gate(
     start = window_start or last_window_start(now, rt.settings.gate_window_s)
     window = start.isoformat()
     key = f"manual:{window}:{now.isoformat()}" if manual else window
-    with rt.engine.begin() as conn:
-        fence = runs.max_fence(conn, "gate") + 1
-        run_id = runs.begin(conn, "gate", key, fence, now)
-    if run_id is None:
-        return {"window": window, "skipped": "WINDOW_ALREADY_RAN"}
-    report: dict[str, Any] = {"window": window}
-    status = runs.FAILED
-    try:
-        results = verdicts(rt, start)
-        fresh = [v for v in results if v.reason_code != ALREADY_EVALUATED]
-        written = bool(fresh) and _write(rt, window, fresh)
-        report["written"] = written
-        report["decisions"] = [
-            {
-                "workspace_id": v.workspace_id,
-                "from_quota": v.from_quota,
-                "to_quota": v.to_quota,
-                "reason_code": v.reason_code if written or not fresh else ALREADY_EVALUATED,
-            }
-            for v in results
-        ]
-        status = runs.SUCCEEDED
-    except GateUnavailable as exc:
-        report["error"] = str(exc)
-        log.error("gate failed: %s", exc, extra={"action": "gate.failed", "window": window})
-        raise
-    finally:
-        with rt.engine.begin() as conn:
-            runs.finish(conn, run_id, fence, rt.now(), report, status)
+    with ledger.entry(rt, "gate", key, now) as run:
+        if run is None:
+            return {"window": window, "skipped": "WINDOW_ALREADY_RAN"}
+        report = run.report
+        report["window"] = window
+        try:
+            results = verdicts(rt, start)
+            fresh = [v for v in results if v.reason_code != ALREADY_EVALUATED]
+            written = bool(fresh) and _write(rt, window, fresh)
+            report["written"] = written
+            report["decisions"] = [
+                {
+                    "workspace_id": v.workspace_id,
+                    "from_quota": v.from_quota,
+                    "to_quota": v.to_quota,
+                    "reason_code": v.reason_code if written or not fresh else ALREADY_EVALUATED,
+                }
+                for v in results
+            ]
+        except GateUnavailable as exc:
+            report["error"] = str(exc)
+            log.error("gate failed: %s", exc, extra={"action": "gate.failed", "window": window})
+            raise
     for d in report["decisions"]:
         log.info("gate decision", extra={"action": "gate.decision", "window": window, **d})
     return report

@@ -27,6 +27,7 @@ from fairbeat.scheduling.alerts import (
 from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
 from fairbeat.store import alerts, health, recovery, runs
 from fairbeat.store.db import autocommit
+from fairbeat.tasks import ledger
 from fairbeat.tasks.alerting import sink_for
 from fairbeat.tasks.health import snapshot
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -142,30 +143,27 @@ def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any
     started = time.monotonic()
     now = rt.now()
     key = window_key or f"m:{math.floor(now.timestamp() / rt.settings.maintenance_interval_s)}"
+    with ledger.entry(rt, "maintenance", key, now) as run:
+        if run is None:
+            return {"skipped": "WINDOW_ALREADY_RAN"}
+        try:
+            _maintain(rt, now, run.report)
+        finally:
+            run.report["duration_s"] = round(time.monotonic() - started, 4)
+            log.info("maintenance", extra={"action": "maintenance.run", **run.report})
+        return run.report
+
+
+def _maintain(rt: Runtime, now: datetime, report: dict[str, Any]) -> None:
+    stale = mark_stale_runs(rt, now)
+    report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
+    report["recovered"] = recover_jobs(rt, now)
+    figures = snapshot(rt, now)
     with rt.engine.begin() as conn:
-        fence = runs.max_fence(conn, "maintenance") + 1
-        run_id = runs.begin(conn, "maintenance", key, fence, now)
-    if run_id is None:
-        return {"skipped": "WINDOW_ALREADY_RAN"}
-    report: dict[str, Any] = {}
-    status = runs.FAILED
-    try:
-        stale = mark_stale_runs(rt, now)
-        report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
-        report["recovered"] = recover_jobs(rt, now)
-        figures = snapshot(rt, now)
-        with rt.engine.begin() as conn:
-            health.save_snapshot(conn, now, figures)
-        report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
-        _publish_signals(rt, figures)
-        report["alerts"] = evaluate_alerts(rt, now, figures, len(stale))
-        status = runs.SUCCEEDED
-    finally:
-        report["duration_s"] = round(time.monotonic() - started, 4)
-        with rt.engine.begin() as conn:
-            runs.finish(conn, run_id, fence, rt.now(), report, status)
-        log.info("maintenance", extra={"action": "maintenance.run", **report})
-    return report
+        health.save_snapshot(conn, now, figures)
+    report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
+    _publish_signals(rt, figures)
+    report["alerts"] = evaluate_alerts(rt, now, figures, len(stale))
 
 
 HEALTH_IN_REPORT = (
