@@ -19,13 +19,11 @@ from typing import Any
 
 import redis
 from celery import Celery
-from sqlalchemy import func, select
 
 from fairbeat.scheduling.canary import CanaryMeasures, Thresholds, Verdict, verdict
 from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
 from fairbeat.scheduling.stats import percentile
-from fairbeat.store.jobs import job
-from fairbeat.store.models import duplicate_event_table, function_run_table
+from fairbeat.store import canary_metrics
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.canary_jobs import CANARY_KIND, sends_key
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -72,18 +70,14 @@ def _sample(rt: Runtime, samples: Samples, started: float, workspaces: list[str]
     """Record one sample; returns how many canary jobs are not finished yet."""
     now = rt.now()
     with rt.engine.connect() as conn:
-        rows = conn.execute(
-            select(job.c.workspace_id, job.c.status, func.min(job.c.run_at), func.count())
-            .where(job.c.workspace_id.in_(workspaces))
-            .group_by(job.c.workspace_id, job.c.status)
-        ).all()
+        counts = canary_metrics.status_counts(conn, workspaces)
     oldest: dict[str, float] = dict.fromkeys(workspaces, 0.0)
     open_jobs = 0
-    for workspace, status, first_run_at, n in rows:
-        if status not in TERMINAL:
-            open_jobs += int(n)
-        if status == JobStatus.PENDING.value and first_run_at is not None:
-            oldest[workspace] = max(0.0, (now - first_run_at).total_seconds())
+    for c in counts:
+        if c.status not in TERMINAL:
+            open_jobs += c.jobs
+        if c.status == JobStatus.PENDING.value and c.first_run_at is not None:
+            oldest[c.workspace_id] = max(0.0, (now - c.first_run_at).total_seconds())
     samples.t_s.append(round(time.monotonic() - started, 2))
     for workspace, wait in oldest.items():
         samples.oldest_wait_s[workspace].append(round(wait, 2))
@@ -106,25 +100,10 @@ def _sample_controls(rt: Runtime, samples: Samples, workspaces: list[str]) -> No
 def _measure(rt: Runtime, run: str, load: dict[str, int], since: datetime) -> CanaryMeasures:
     workspaces = list(load)
     with rt.engine.connect() as conn:
-        rows = conn.execute(
-            select(job.c.workspace_id, job.c.status, job.c.run_at, job.c.started_at).where(
-                job.c.workspace_id.in_(workspaces)
-            )
-        ).all()
-        raced = conn.execute(
-            select(func.count()).where(
-                duplicate_event_table.c.workspace_id.in_(workspaces),
-                duplicate_event_table.c.reason == "EFFECT_RACED",
-            )
-        ).scalar_one()
-        stale = conn.execute(
-            select(func.count()).where(
-                function_run_table.c.status == "STALE", function_run_table.c.started_at >= since
-            )
-        ).scalar_one()
+        measured = canary_metrics.measured(conn, workspaces, since)
     waits: dict[str, list[float]] = defaultdict(list)
     done: dict[str, int] = defaultdict(int)
-    for r in rows:
+    for r in measured.jobs:
         if r.started_at is not None:
             waits[r.workspace_id].append((r.started_at - r.run_at).total_seconds())
         if r.status in TERMINAL:
@@ -134,8 +113,8 @@ def _measure(rt: Runtime, run: str, load: dict[str, int], since: datetime) -> Ca
     all_waits = [w for ws in waits.values() for w in ws]
     return CanaryMeasures(
         queue_age_p95_s=percentile(all_waits, 0.95),
-        duplicate_sends=repeated + int(raced),
-        stale_runs=int(stale),
+        duplicate_sends=repeated + measured.effect_races,
+        stale_runs=measured.stale_runs,
         jobs_by_workspace=load,
         done_by_workspace=dict(done),
         max_wait_by_workspace={w: round(max(v), 3) for w, v in waits.items()},

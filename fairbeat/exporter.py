@@ -17,10 +17,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import RedisError
-from sqlalchemy import select
 
-from fairbeat.store import selection
-from fairbeat.store.runs import run_table
+from fairbeat.store import runs, selection
 from fairbeat.tasks import quotas
 from fairbeat.tasks.health import snapshot
 from fairbeat.tasks.runtime import Runtime
@@ -41,15 +39,10 @@ class LedgerCounters:
 
     def update(self, rt: Runtime) -> None:
         with rt.engine.connect() as conn:
-            rows = conn.execute(
-                select(run_table.c.id, run_table.c.function, run_table.c.report)
-                .where(run_table.c.id > self.last_id, run_table.c.finished_at.is_not(None))
-                .order_by(run_table.c.id)
-                .limit(10_000)
-            ).all()
-        for row in rows:
-            self.last_id = max(self.last_id, row.id)
-            self._add(row.function, row.report or {})
+            finished = runs.finished_after(conn, self.last_id, limit=10_000)
+        for run in finished:
+            self.last_id = max(self.last_id, run.id)
+            self._add(run.function, run.report)
 
     def _add(self, function: str, report: dict[str, Any]) -> None:
         if function == "dispatch":

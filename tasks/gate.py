@@ -17,7 +17,6 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 from redis import RedisError
-from sqlalchemy import select
 
 from fairbeat.scheduling.gate import (
     ALREADY_EVALUATED,
@@ -29,9 +28,7 @@ from fairbeat.scheduling.gate import (
 )
 from fairbeat.scheduling.quota import tier_base
 from fairbeat.scheduling.stats import peak_concurrency, percentile
-from fairbeat.store import gate_metrics, selection
-from fairbeat.store.db import insert_ignoring_conflicts
-from fairbeat.store.models import gate_decision_table, workspace_table
+from fairbeat.store import gate_decisions, gate_metrics, selection, workspaces
 from fairbeat.tasks import ledger
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
@@ -75,11 +72,8 @@ def _metrics(raw: gate_metrics.RawWindow | None, contention: float | None) -> Wi
 def _candidates(rt: Runtime) -> list[str]:
     """High-quota workspaces, and any still on the ladder (to take them off)."""
     with rt.engine.connect() as conn:
-        enabled = conn.execute(
-            select(workspace_table.c.id).where(workspace_table.c.high_quota_enabled)
-        ).scalars()
-        ids = set(enabled)
-    return sorted(ids | set(rt.control.ladder_workspaces()))
+        enabled = workspaces.high_quota_ids(conn)
+    return sorted(set(enabled) | set(rt.control.ladder_workspaces()))
 
 
 def verdicts(rt: Runtime, start: datetime) -> list[GateVerdict]:
@@ -125,8 +119,9 @@ def _write(rt: Runtime, window: str, results: list[GateVerdict]) -> bool:
     try:
         with rt.engine.begin() as conn:
             for v in results:
-                conn.execute(
-                    insert_ignoring_conflicts(conn, gate_decision_table).values(
+                gate_decisions.record(
+                    conn,
+                    gate_decisions.GateDecision(
                         window=window,
                         workspace_id=v.workspace_id,
                         from_quota=v.from_quota,
@@ -138,7 +133,7 @@ def _write(rt: Runtime, window: str, results: list[GateVerdict]) -> bool:
                             "ladder": list(policy.ladder),
                         },
                         decided_at=now,
-                    )
+                    ),
                 )
             if not rt.control.write_ladder(window, entries):
                 raise _AlreadyWritten  # roll the SQL back: the first run's rows stand

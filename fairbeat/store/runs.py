@@ -7,6 +7,7 @@ The window key is unique per function: a beat tick fired twice runs once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,13 @@ RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 STALE = "STALE"
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    id: int
+    function: str
+    report: dict[str, Any]
 
 
 def begin(
@@ -112,3 +120,14 @@ def still_current(function: str, run_id: int, fence: int) -> ColumnElement[bool]
         exists().where(run_table.c.id == run_id, run_table.c.status == RUNNING),
         ~exists().where(other.c.function == function, other.c.fence > fence),
     )
+
+
+def finished_after(conn: Connection, after_id: int, limit: int) -> list[FinishedRun]:
+    """Up to ``limit`` finished runs with an id above ``after_id``, oldest first."""
+    rows = conn.execute(
+        select(run_table.c.id, run_table.c.function, run_table.c.report)
+        .where(run_table.c.id > after_id, run_table.c.finished_at.is_not(None))
+        .order_by(run_table.c.id)
+        .limit(limit)
+    )
+    return [FinishedRun(int(r.id), r.function, r.report or {}) for r in rows]

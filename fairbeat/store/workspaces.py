@@ -33,3 +33,9 @@ def update_settings(
 def get(conn: Connection, workspace_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(ws).where(ws.c.id == workspace_id)).mappings().one_or_none()
     return dict(row) if row is not None else None
+
+
+def high_quota_ids(conn: Connection) -> list[str]:
+    """Workspaces that opted in to the high-quota ladder, sorted."""
+    rows = conn.execute(select(ws.c.id).where(ws.c.high_quota_enabled).order_by(ws.c.id))
+    return [str(r) for r in rows.scalars()]

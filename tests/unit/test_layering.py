@@ -9,6 +9,7 @@ goes through the ``fairbeat`` package, never a generic top-level name.
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,67 @@ def test_the_fence_condition_is_written_once() -> None:
         if "job.c.fence ==" in p.read_text() and p.name != "jobs.py"
     ]
     assert not spelled, f"{spelled} spell the fence condition: use store.jobs.fenced()"
+
+
+# SQLAlchemy's statement builders: SQL is written with these, and only in the store.
+STATEMENT_BUILDERS = {"select", "insert", "update", "delete", "text", "func"}
+OUTSIDE_STORE = [p for p in LAYERED if p.relative_to(REPO).parts[:2] != ("fairbeat", "store")]
+
+
+def _builds_sql(module: str, name: str) -> bool:
+    """``module.name`` is a statement builder, or one of the store's tables."""
+    if module.startswith("sqlalchemy"):
+        return name in STATEMENT_BUILDERS
+    if not module.startswith("fairbeat.store"):
+        return False
+    from sqlalchemy import Table
+
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:  # ``module`` names a table or a function, not a module
+        return False
+    return isinstance(found, Table)
+
+
+def sql_built_in(path: Path) -> set[str]:
+    """Statement builders and store tables a module imports or reaches through a module name."""
+    tree = ast.parse(path.read_text())
+    names: dict[str, str] = {}  # local name -> what it is: `import x as y`, `from pkg import mod`
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name): a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {(a.asname or a.name): f"{node.module}.{a.name}" for a in node.names}
+    found = {f for f in names.values() if "." in f and _builds_sql(*f.rsplit(".", 1))}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            module = names.get(node.value.id)
+            if module and _builds_sql(module, node.attr):
+                found.add(f"{module}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", OUTSIDE_STORE, ids=lambda p: str(p.relative_to(REPO)))
+def test_sql_is_built_only_in_the_store(path: Path) -> None:
+    built = sql_built_in(path)
+    assert not built, (
+        f"{path.relative_to(REPO)} builds SQL with {sorted(built)}: "
+        "move the query into a named function in fairbeat/store/"
+    )
+
+
+def test_the_sql_rule_sees_a_statement_builder_and_a_table(tmp_path: Path) -> None:
+    offender = tmp_path / "offender.py"
+    offender.write_text(
+        "import sqlalchemy as sa\n"
+        "from sqlalchemy import select\n"
+        "from fairbeat.store import runs\n"
+        "from fairbeat.store.models import job_table\n"
+        "x = sa.update, runs.run_table\n"
+    )
+    assert sql_built_in(offender) == {
+        "sqlalchemy.select",
+        "sqlalchemy.update",
+        "fairbeat.store.models.job_table",
+        "fairbeat.store.runs.run_table",
+    }
