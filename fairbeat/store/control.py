@@ -15,6 +15,7 @@ import redis
 
 from fairbeat.scheduling.gate import GateState
 from fairbeat.store.keys import Keys
+from fairbeat.store.lease import DELETE_IF_UNCHANGED, holder_only
 
 # KEYS[1] gate window marker, KEYS[2] ladder quota hash, KEYS[3] gate state hash;
 # ARGV[1] window; ARGV[2..] triples: workspace, quota ('' removes it from the
@@ -43,18 +44,10 @@ def _text(value: bytes | str) -> str:
 
 # KEYS[1] dispatch lease, KEYS[2] the key to set; ARGV[1] fence, ARGV[2] value.
 # Sets the key only while the caller holds the dispatch lease under that fence.
-SET_IF_HOLDER = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+SET_IF_HOLDER = holder_only("""
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
-"""
-
-
-# KEYS[1] key; ARGV[1] value. Deletes the key only if it still holds that value.
-DELETE_IF_UNCHANGED = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+""")
 
 
 class ControlState:

@@ -15,6 +15,7 @@ import redis
 
 from fairbeat.scheduling.fair import FairState
 from fairbeat.store.keys import Keys
+from fairbeat.store.lease import DELETE_IF_UNCHANGED, holder_only
 
 # KEYS[1] lock, KEYS[2] fence counter; ARGV[1] lease in ms, ARGV[2] fence floor.
 # Takes the lease if free and returns its new fence (> 0); 0 when held. The
@@ -34,30 +35,21 @@ return fence
 
 # KEYS[1] lock; ARGV[1] fence, ARGV[2] lease in ms.
 # Extends the lease only for its holder; 1 if extended, 0 if lost.
-RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
+RENEW = holder_only("return redis.call('PEXPIRE', KEYS[1], ARGV[2])")
 
 # KEYS[1] lock; ARGV[1] fence. Releases only the holder's own lease.
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+RELEASE = DELETE_IF_UNCHANGED
 
 # KEYS[1] lock, KEYS[2] deficits hash, KEYS[3] cursor; ARGV[1] fence,
 # ARGV[2] cursor JSON, ARGV[3..] workspace, deficit pairs.
 # Replaces the fair-share state only while the caller still holds the lease,
 # so a superseded dispatcher cannot write over its successor's state.
-SAVE_FAIR_STATE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+SAVE_FAIR_STATE = holder_only("""
 redis.call('DEL', KEYS[2])
 if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end
 redis.call('SET', KEYS[3], ARGV[2])
 return 1
-"""
+""")
 
 
 class LiveState:

@@ -1,12 +1,15 @@
-"""The Redis live state: the fenced dispatch lease, kicks and the fair-share state."""
+"""The Redis live state: the fenced dispatch lease, the writes only its holder may make,
+kicks and the fair-share state."""
 
 from __future__ import annotations
 
 import redis
 
 from fairbeat.scheduling.fair import FairState
+from fairbeat.store.control import SET_IF_HOLDER, ControlState
 from fairbeat.store.keys import Keys
-from fairbeat.store.live import LiveState
+from fairbeat.store.lease import DELETE_IF_UNCHANGED, HOLDER_CHECK
+from fairbeat.store.live import RELEASE, RENEW, SAVE_FAIR_STATE, LiveState
 
 
 def live(client: redis.Redis) -> LiveState:
@@ -68,3 +71,30 @@ def test_quotas_read_ladder_and_pins(redis_client: redis.Redis) -> None:
     redis_client.hset(state.keys.quota_pins, mapping={"b": 5})
     assert state.quotas(["a", "b", "c"]) == ({"a": 64, "b": 100}, {"b": 5})
     assert state.quotas([]) == ({}, {})
+
+
+def test_only_the_lease_holder_writes_the_autoscale_state(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    control = ControlState(redis_client, state.keys)
+    holder = state.acquire_dispatch(lease_ms=10_000)
+    assert holder is not None
+    assert not control.save_autoscale_state({"capacity": 1}, fence=holder + 1)
+    assert control.save_autoscale_state({"capacity": 8}, fence=holder)
+    state.release_dispatch(holder)
+    assert not control.save_autoscale_state({"capacity": 2}, fence=holder)  # lease given back
+    assert control.autoscale_state() == {"capacity": 8}
+
+
+def test_a_one_shot_capacity_step_is_cleared_only_if_unchanged(redis_client: redis.Redis) -> None:
+    control = ControlState(redis_client, Keys("fbtest"))
+    control.set_capacity_override({"step": -8})
+    control.clear_capacity_step({"step": 4})  # an override applied earlier, since replaced
+    assert control.capacity_override() == {"step": -8}
+    control.clear_capacity_step({"step": -8})
+    assert control.capacity_override() == {}
+
+
+def test_every_holder_script_starts_with_the_one_lease_check() -> None:
+    for script in (RENEW, RELEASE, SAVE_FAIR_STATE, SET_IF_HOLDER, DELETE_IF_UNCHANGED):
+        assert script.startswith(HOLDER_CHECK)
+        assert script.count("redis.call('GET', KEYS[1])") == 1
