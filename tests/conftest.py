@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,11 @@ from fairbeat.store.db import make_engine
 from fairbeat.store.models import metadata
 from fairbeat.tasks.application import create_app
 from fairbeat.tasks.settings import Settings
+
+# No per-example deadline: on a loaded two-core machine a pure example can take
+# longer than hypothesis's 200 ms, and a timed assertion is not what these test.
+hypothesis_settings.register_profile("fairbeat", deadline=None)
+hypothesis_settings.load_profile("fairbeat")
 
 PG_ADMIN_URL = os.environ.get(
     "FAIRBEAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
