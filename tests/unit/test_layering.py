@@ -190,3 +190,11 @@ def test_the_sql_rule_sees_a_statement_builder_and_a_table(tmp_path: Path) -> No
         "fairbeat.store.models.job_table",
         "fairbeat.store.runs.run_table",
     }
+
+
+@pytest.mark.parametrize("name", ["tasks", "scheduling", "beat_schedule.py"])
+def test_the_package_links_to_the_design_cards_top_level(name: str) -> None:
+    # A copy would drift from the file everyone edits; only a link is one place.
+    link = PACKAGE / name
+    assert link.is_symlink(), f"fairbeat/{name} must be a link to ../{name}, not a copy"
+    assert link.resolve() == (REPO / name).resolve()
