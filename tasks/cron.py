@@ -26,6 +26,7 @@ class BadSchedule(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 def parse_timezone(name: str) -> ZoneInfo:
@@ -55,7 +56,10 @@ class CronSeries:
         return self._step(t, reverse=True)
 
     def _step(self, t: datetime, *, reverse: bool) -> datetime | None:
-        it = CronSim(self.expr, t.astimezone(self.zone), reverse=reverse)
+        try:
+            it = CronSim(self.expr, t.astimezone(self.zone), reverse=reverse)
+        except CronSimError as exc:
+            raise BadSchedule("cron", f"bad cron expression {self.expr!r} ({exc})") from None
         for _ in range(MAX_SAME_INSTANT_STEPS):
             try:
                 found = next(it).astimezone(UTC)
@@ -73,10 +77,8 @@ def cron_series(expr: str, timezone: str, now: datetime) -> CronSeries:
     series = CronSeries(expr.strip(), parse_timezone(timezone))
     try:
         first = series.after(now)
-    except CronSimError as exc:
-        raise BadSchedule(
-            "cron", f"bad cron expression {expr!r} ({exc}); use five fields, e.g. '*/5 * * * *'"
-        ) from None
+    except BadSchedule as exc:
+        raise BadSchedule("cron", f"{exc.message}; use five fields, e.g. '*/5 * * * *'") from None
     if first is None:
         raise BadSchedule("cron", f"{expr!r} never fires in the next 50 years")
     return series

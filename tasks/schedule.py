@@ -24,7 +24,7 @@ from fairbeat.scheduling.schedules import ON_TIME, SlotPlan, occurrence_key, pla
 from fairbeat.store import schedules as store
 from fairbeat.store.schedules import Advance, ScheduleRow
 from fairbeat.tasks.api import enqueue
-from fairbeat.tasks.cron import series_for
+from fairbeat.tasks.cron import BadSchedule, series_for
 from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
@@ -38,6 +38,7 @@ FIRED = "FIRED"  # its occurrences were enqueued and it moved on
 LOST_RACE = "LOST_RACE"  # another tick moved it first; this one changed nothing
 BACKLOG_FULL = "BACKLOG_FULL"  # the workspace is at its pending limit: the slots wait
 REFUSED = "REFUSED"  # enqueue refused the job (say, its kind is gone): moved on, error kept
+BROKEN = "BROKEN"  # the row's cron expression or zone cannot be read: left as it is
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,14 @@ def run_schedule_tick(app: Celery, now: datetime | None = None) -> dict[str, Any
         rows = store.due(conn, now, DUE_BATCH)
     report: dict[str, Any] = {"due": len(rows), "enqueued": 0, "outcomes": {}}
     for row in rows:
-        outcome = fire(app, rt, row, now)
+        try:
+            outcome = fire(app, rt, row, now)
+        except BadSchedule as exc:
+            # A row the cron library cannot read (say, its zone left the tz
+            # database) must not stop the other schedules: counted, logged.
+            report["outcomes"][BROKEN] = report["outcomes"].get(BROKEN, 0) + 1
+            log.error("schedule %s is broken: %s", row.id, exc, extra=_broken(row, str(exc)))
+            continue
         report["outcomes"][outcome.code] = report["outcomes"].get(outcome.code, 0) + 1
         report["enqueued"] += len(outcome.job_ids)
         _log(row, outcome)
@@ -115,6 +123,16 @@ def _refused(rt: Runtime, row: ScheduleRow, plan: SlotPlan, error: str) -> Outco
 def _advance(row: ScheduleRow, plan: SlotPlan, job_id: int | None, error: str | None) -> Advance:
     assert row.next_slot is not None
     return Advance(row.id, row.next_slot, plan.next_slot, plan.last_slot, job_id, error)
+
+
+def _broken(row: ScheduleRow, error: str) -> dict[str, Any]:
+    return {
+        "action": "schedule.not_fired",
+        "schedule_id": row.id,
+        "workspace_id": row.workspace_id,
+        "outcome": BROKEN,
+        "error": error,
+    }
 
 
 def _log(row: ScheduleRow, outcome: Outcome) -> None:

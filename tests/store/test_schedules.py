@@ -18,7 +18,15 @@ from fairbeat.tasks import schedules
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.errors import EnqueueError
 from fairbeat.tasks.runtime import runtime_of
-from fairbeat.tasks.schedule import BACKLOG_FULL, FIRED, LOST_RACE, REFUSED, fire, run_schedule_tick
+from fairbeat.tasks.schedule import (
+    BACKLOG_FULL,
+    BROKEN,
+    FIRED,
+    LOST_RACE,
+    REFUSED,
+    fire,
+    run_schedule_tick,
+)
 from tests.conftest import AppFactory
 
 
@@ -209,3 +217,19 @@ def test_a_refused_job_moves_the_schedule_on_and_keeps_the_error(
     moved = row_of(engine, row.id)
     assert moved.next_slot == now + timedelta(seconds=1)
     assert moved.last_error is not None and "no task named 'gone.kind'" in moved.last_error
+
+
+def test_a_broken_row_does_not_stop_the_other_schedules(app: Celery, engine: Engine) -> None:
+    # Given a row whose zone the tz database no longer has (written around the API)
+    now = datetime.now(UTC).replace(microsecond=0)
+    broken = NewSchedule(
+        "acme", "test.noop", {}, "* * * * *", None, "Gone/Zone", SKIP, now, now, "t"
+    )
+    with engine.begin() as conn:
+        store.insert(conn, broken)
+    good = schedules.add("beta", "test.noop", every_s=1, app=app)
+    assert good.next_slot is not None
+    # When a tick finds both due, then the good one fires and the broken one is counted
+    report = run_schedule_tick(app, now=max(now, good.next_slot))
+    assert report["outcomes"] == {BROKEN: 1, FIRED: 1}
+    assert len(jobs(engine, "beta")) == 1 and jobs(engine) == []

@@ -92,7 +92,7 @@ def slots_between(series: SlotSeries, start: datetime, end: datetime) -> list[da
     return slots
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     every_s=st.integers(min_value=1, max_value=900),
     gap_s=gaps,
@@ -109,7 +109,7 @@ def test_each_slot_gets_at_most_one_job_and_jobs_go_forward(
     assert set(enqueued) <= every_slot
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(every_s=st.integers(min_value=1, max_value=900), gap_s=gaps)
 def test_with_catch_up_no_slot_is_skipped(every_s: int, gap_s: list[float]) -> None:
     # Every slot up to the last tick has its own job, or is covered by the one
@@ -123,7 +123,7 @@ def test_with_catch_up_no_slot_is_skipped(every_s: int, gap_s: list[float]) -> N
         assert enqueued[i] == slot or enqueued[i] in caught_up, f"slot {slot} was skipped"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     offsets=st.lists(st.integers(min_value=1, max_value=20_000), min_size=1, max_size=60),
     gap_s=gaps,
@@ -144,7 +144,7 @@ def test_an_irregular_series_keeps_the_same_promises(
         assert i < len(enqueued) and (enqueued[i] == slot or enqueued[i] in caught_up)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(every_s=st.integers(min_value=1, max_value=900), gap_s=gaps)
 def test_with_skip_no_job_is_for_a_slot_older_than_the_grace(
     every_s: int, gap_s: list[float]
