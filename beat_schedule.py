@@ -30,6 +30,15 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # A maintenance message that waited a whole interval is superseded by the next.
             "options": {"queue": settings.control_queue, "expires": maintenance},
         },
+        "fairbeat.schedule": {
+            "task": "fairbeat.schedule",
+            "schedule": settings.schedule_interval_s,
+            # A late tick is superseded by the next; the slots wait in the table.
+            "options": {
+                "queue": settings.control_queue,
+                "expires": max(MIN_DISPATCH_EXPIRY_S, 5 * settings.schedule_interval_s),
+            },
+        },
         "fairbeat.dispatch": {
             "task": "fairbeat.dispatch",
             "schedule": interval,

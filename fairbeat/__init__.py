@@ -3,6 +3,7 @@
 The public API::
 
     from fairbeat import enqueue, job_context, EnqueueError
+    from fairbeat import schedules   # schedules.add(...), list, pause, resume, remove
 
 ``celery -A fairbeat worker`` and ``celery -A fairbeat beat`` find the app
 here. Importing this package builds nothing, reads no setting and connects
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from celery import Celery
 
+    from fairbeat.tasks import schedules
     from fairbeat.tasks.api import Enqueued, enqueue
     from fairbeat.tasks.context import JobContext, job_context
     from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
@@ -48,6 +50,7 @@ __all__ = [
     "app",
     "enqueue",
     "job_context",
+    "schedules",
 ]
 
 
@@ -56,6 +59,8 @@ def __getattr__(name: str) -> Any:
         from fairbeat.tasks.application import app_for_command
 
         return app_for_command()
+    if name == "schedules":
+        return importlib.import_module("fairbeat.tasks.schedules")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fairbeat' has no attribute {name!r}")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from fairbeat import controls
 from fairbeat.embedded import run_up
+from fairbeat.schedule_cli import schedule_cli
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store import alerts, job_queries, migrate, workspaces
 from fairbeat.store.selection import WorkspaceProfile
@@ -346,6 +347,7 @@ def exporter_cmd(
 cli.add_typer(controls.capacity_cli, name="capacity")
 cli.add_typer(controls.ladder_cli, name="ladder")
 cli.add_typer(controls.gate_cli, name="gate")
+cli.add_typer(schedule_cli, name="schedule")
 
 
 @cli.command("canary")

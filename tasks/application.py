@@ -23,6 +23,7 @@ FAIRBEAT_TASK_MODULES = [
     "fairbeat.tasks.maintenance",
     "fairbeat.tasks.gate",
     "fairbeat.tasks.canary_jobs",
+    "fairbeat.tasks.schedule",
 ]
 
 

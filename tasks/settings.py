@@ -93,6 +93,15 @@ DEFAULT_GATE_WINDOW_S = 900
 # Per-workspace figures and metrics name at most this many workspaces; the rest
 # are summed under "other", so label cardinality stays bounded.
 DEFAULT_TOP_WORKSPACES = 10
+# Schedules: an interval schedule may fire every second, so the scheduler
+# ticks every second (one indexed query when nothing is due).
+DEFAULT_SCHEDULE_INTERVAL_S = 1.0
+# A slot a tick finds older than this was missed (beat or workers were down,
+# or the schedule paused): a minute rides out a restart of beat or a worker.
+DEFAULT_SCHEDULE_GRACE_S = 60.0
+# A daily report missed during an outage still runs, once, when it is over.
+MissedPolicy = Literal["skip", "catch_up_once"]
+DEFAULT_SCHEDULE_MISSED: MissedPolicy = "catch_up_once"
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
@@ -184,6 +193,10 @@ class Settings(BaseSettings):
     gate_window_s: int = Field(DEFAULT_GATE_WINDOW_S, ge=60, le=3600)
     tier_rate_limits: dict[str, float] = Field(default_factory=dict)  # starts/s; none: no limit
     borrow_limit: int = Field(0, ge=0, le=10_000)  # 0: no borrowing
+    schedule_interval_s: float = Field(DEFAULT_SCHEDULE_INTERVAL_S, gt=0, le=3600)
+    schedule_grace_s: float = Field(DEFAULT_SCHEDULE_GRACE_S, ge=0, le=3600)
+    # The missed policy of a schedule added without one.
+    schedule_missed: MissedPolicy = DEFAULT_SCHEDULE_MISSED
 
     @field_validator("imports", mode="before")
     @classmethod
@@ -278,6 +291,15 @@ class Settings(BaseSettings):
     def _capacity_bounds(self) -> Settings:
         if self.capacity_min > self.capacity_max:
             raise ValueError("FAIRBEAT_CAPACITY_MIN must not exceed FAIRBEAT_CAPACITY_MAX")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_grace(self) -> Settings:
+        if self.schedule_grace_s < self.schedule_interval_s:
+            raise ValueError(
+                "FAIRBEAT_SCHEDULE_GRACE_S must be at least FAIRBEAT_SCHEDULE_INTERVAL_S, "
+                "or slots between two ticks would count as missed"
+            )
         return self
 
     @property

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -28,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 WORKSPACE_ID_MAX = 128
 KIND_MAX = 200
 DEDUPE_KEY_MAX = 200
+CRON_MAX = 200
+TIMEZONE_MAX = 64
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -239,6 +242,37 @@ class OperatorAction(Base):
     why: Mapped[str] = mapped_column(Text)
 
 
+class Schedule(Base):
+    """A per-workspace recurring job: a cron expression or a fixed interval."""
+
+    __tablename__ = "schedule"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX))
+    kind: Mapped[str] = mapped_column(String(KIND_MAX))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cron: Mapped[str | None] = mapped_column(String(CRON_MAX))
+    every_s: Mapped[int | None]
+    timezone: Mapped[str] = mapped_column(String(TIMEZONE_MAX), server_default=text("'UTC'"))
+    # What a tick does with slots it finds older than the grace: skip or catch_up_once.
+    missed: Mapped[str] = mapped_column(String(16))
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The first slot not yet dealt with; None: the cron expression fires no more.
+    next_slot: Mapped[datetime | None]
+    last_slot: Mapped[datetime | None]
+    last_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("(cron IS NULL) <> (every_s IS NULL)", name="ck_schedule_cron_or_every"),
+        # The scheduler tick's scan: unpaused schedules whose next slot has come.
+        Index("ix_schedule_due", "paused", "next_slot"),
+        Index("ix_schedule_workspace_id", "workspace_id"),
+    )
+
+
 # Typed handles on the tables for Core queries.
 job_table = cast(Table, Job.__table__)
 job_effect_table = cast(Table, JobEffect.__table__)
@@ -249,3 +283,4 @@ health_snapshot_table = cast(Table, HealthSnapshot.__table__)
 alert_table = cast(Table, Alert.__table__)
 gate_decision_table = cast(Table, GateDecision.__table__)
 operator_action_table = cast(Table, OperatorAction.__table__)
+schedule_table = cast(Table, Schedule.__table__)
