@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -13,9 +14,13 @@ from sqlalchemy.engine import Connection
 from fairbeat.store import effects, transitions
 from fairbeat.store.db import autocommit
 from fairbeat.tasks.errors import LeaseLost
+from fairbeat.tasks.heartbeat import within_limit
+from fairbeat.tasks.limits import PastTimeLimit
 from fairbeat.tasks.runtime import Runtime
 
 T = TypeVar("T")
+
+log = logging.getLogger("fairbeat.run")
 
 _current: ContextVar[JobContext | None] = ContextVar("fairbeat_job", default=None)
 
@@ -29,9 +34,13 @@ class JobContext:
     max_attempts: int
     fence: int
     runtime: Runtime
+    deadline: float | None = None  # monotonic: the end of this attempt's hard time limit
 
     def heartbeat(self) -> bool:
-        """Extend this run's lock; False when the job was taken away (stop working)."""
+        """Extend this run's lock; False when the job was taken away, or is past
+        its time limit (stop working either way)."""
+        if not within_limit(self.deadline):
+            return False
         with autocommit(self.runtime.engine) as conn:
             return transitions.heartbeat(conn, self.job_id, self.fence, self.runtime.now())
 
@@ -39,22 +48,32 @@ class JobContext:
         """Run a customer-visible ``effect`` once per (workspace, key), ever.
 
         A later attempt gets the recorded result back without running it again,
-        and the suppression is counted in the duplicate-send signal. The result
-        must be JSON-serialisable. A run that lost its lease never starts the
-        effect. What cannot be closed here: a crash after ``effect()`` returns
-        and before its record commits; pass ``key`` on to the external system
-        as its idempotency key to close that window too.
+        counted as a suppressed effect (never as a duplicate send). A result
+        JSON cannot hold is left out of the record, the reason kept, and later
+        attempts get None; they still never run ``effect`` again. A key the
+        ledger cannot hold is refused before ``effect`` runs. Right before
+        ``effect`` starts, the run checks it still holds its job (its fence)
+        and is within its time limit; a run that lost either never starts it.
+        What cannot be closed here: a crash, or a freeze past the stale cutoff,
+        while ``effect()`` runs or before its record commits; pass ``key`` on
+        to the external system as its idempotency key to close that window too.
         """
-        if not key:
-            raise ValueError("once() needs a non-empty key")
+        effects.check_key(key)
         with self.runtime.engine.begin() as conn:
             prior = effects.recorded(conn, self.workspace_id, key)
             if not effects.is_missing(prior):
-                self._count_suppressed(conn, key, effects.EFFECT_SUPPRESSED)
+                self._count(conn, key, effects.EFFECT_SUPPRESSED)
                 return prior  # type: ignore[no-any-return]
-            if not transitions.heartbeat(conn, self.job_id, self.fence, self.runtime.now()):
-                raise LeaseLost(f"job {self.job_id} fence {self.fence} lost its lease")
+            self._check_still_holding(conn)
         value = effect()
+        reason = effects.unstorable(value)
+        if reason is not None:
+            log.warning(
+                "once(%r): result not stored (%s); the effect is recorded as done",
+                key,
+                reason,
+                extra={"action": "run.effect_unstored", "job_id": self.job_id},
+            )
         with self.runtime.engine.begin() as conn:
             fresh = effects.record(
                 conn,
@@ -66,10 +85,16 @@ class JobContext:
             )
             if not fresh:
                 # Another attempt ran the same effect at the same time: a real duplicate.
-                self._count_suppressed(conn, key, effects.EFFECT_RACED)
+                self._count(conn, key, effects.EFFECT_RACED)
         return value
 
-    def _count_suppressed(self, conn: Connection, key: str, reason: str) -> None:
+    def _check_still_holding(self, conn: Connection) -> None:
+        if not within_limit(self.deadline):
+            raise PastTimeLimit(f"job {self.job_id} is past its time limit; effect not started")
+        if not transitions.heartbeat(conn, self.job_id, self.fence, self.runtime.now()):
+            raise LeaseLost(f"job {self.job_id} fence {self.fence} lost its lease")
+
+    def _count(self, conn: Connection, key: str, reason: str) -> None:
         effects.record_duplicate(
             conn,
             workspace_id=self.workspace_id,

@@ -25,7 +25,7 @@ from fairbeat.scheduling.reasons import LOST_CLAIM
 from fairbeat.scheduling.routing import route
 from fairbeat.store import claiming, runs, selection
 from fairbeat.store.db import autocommit
-from fairbeat.tasks import capacity, pool, quotas
+from fairbeat.tasks import capacity, limits, pool, quotas
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
@@ -45,7 +45,12 @@ def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
     for index, claim in enumerate(claims):
         queue = route(claim.kind, settings.routes, settings.default_queue)
         try:
-            app.send_task("fairbeat.run", args=(claim.job_id, claim.fence), queue=queue)
+            app.send_task(
+                "fairbeat.run",
+                args=(claim.job_id, claim.fence),
+                queue=queue,
+                **limits.send_options(app, claim.kind),
+            )
         except Exception:
             log.exception("send failed", extra={"action": "dispatch.send_failed"})
             with rt.engine.begin() as conn:

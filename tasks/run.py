@@ -6,20 +6,24 @@ import inspect
 import logging
 import os
 import socket
+import time
 import traceback
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from fairbeat.scheduling.retry import decide_retry
-from fairbeat.store import transitions
+from fairbeat.store import job_queries, transitions
 from fairbeat.store.db import autocommit, retry_on_disconnect
+from fairbeat.tasks import limits
 from fairbeat.tasks.context import JobContext, bound
 from fairbeat.tasks.errors import LeaseLost
 from fairbeat.tasks.heartbeat import keep_alive
 from fairbeat.tasks.kick import kick
+from fairbeat.tasks.limits import PastTimeLimit
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.run")
@@ -64,19 +68,21 @@ def resolve_handler(app: Celery, kind: str, payload: dict[str, Any]) -> Task:  #
     return task
 
 
-def execute(app: Celery, job_id: int, fence: int) -> str:
+def execute(app: Celery, job_id: int, fence: int, sent: limits.TimeLimits | None = None) -> str:
     """Start, run and finish one job; returns what happened (an outcome code).
 
-    A finished job frees a slot of its workspace's quota: it kicks the
-    dispatcher so the next job need not wait for beat.
+    ``sent`` are the time limits Celery enforces on this message (None: the
+    job kind's own, as this worker knows them). A finished job frees
+    a slot of its workspace's quota: it kicks the dispatcher so the next job
+    need not wait for beat.
     """
-    outcome = _execute(app, job_id, fence)
+    outcome = _execute(app, job_id, fence, sent)
     if not outcome.startswith("DROPPED_"):
         kick(app, "job finished")
     return outcome
 
 
-def _execute(app: Celery, job_id: int, fence: int) -> str:
+def _execute(app: Celery, job_id: int, fence: int, sent: limits.TimeLimits | None) -> str:
     rt = runtime_of(app)
     now = rt.now()
     with autocommit(rt.engine) as conn:
@@ -88,6 +94,7 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
             extra={"action": "run.dropped", "job_id": job_id, "fence": fence, "reason": dropped},
         )
         return f"DROPPED_{dropped}"
+    limit = sent or limits.limits_for(app, started.kind)
     ctx = JobContext(
         job_id=job_id,
         workspace_id=started.workspace_id,
@@ -96,11 +103,16 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
         max_attempts=started.max_attempts,
         fence=fence,
         runtime=rt,
+        deadline=time.monotonic() + limit.hard_s,
     )
     try:
         handler = resolve_handler(app, started.kind, started.payload)
-        with bound(ctx), keep_alive(rt, job_id, fence):
+        with bound(ctx), keep_alive(rt, job_id, fence, ctx.deadline):
             handler(**started.payload)
+    except SoftTimeLimitExceeded as exc:
+        return _after_failure(rt, ctx, exc, limits.limit_error(limit.soft_s, soft=True))
+    except PastTimeLimit as exc:
+        return _after_failure(rt, ctx, exc, limits.limit_error(limit.hard_s, soft=False))
     except Exception as exc:
         return _after_failure(rt, ctx, exc)
     finished = rt.now()
@@ -108,15 +120,23 @@ def _execute(app: Celery, job_id: int, fence: int) -> str:
     return _logged(ctx, SUCCEEDED if done else FINISH_REFUSED)
 
 
-def _after_failure(rt: Runtime, ctx: JobContext, exc: Exception) -> str:
+def _after_failure(rt: Runtime, ctx: JobContext, exc: Exception, head: str = "") -> str:
     permanent = isinstance(exc, PermanentJobError | LeaseLost)
+    error = _error_text(exc)
+    if head:  # the reason first; the traceback's end after it, within the bound
+        error = head + "\n" + error[len(head) + 1 - ERROR_TEXT_MAX :]
+    outcome = end_attempt(rt, ctx, error, permanent)
+    return _logged(ctx, outcome, error=head or str(exc))
+
+
+def end_attempt(rt: Runtime, ctx: JobContext, error: str, permanent: bool = False) -> str:
+    """Retry the attempt later, or dead-letter it on its last; fenced on the attempt."""
     decision = decide_retry(
         job_id=ctx.job_id,
         attempt=ctx.max_attempts if permanent else ctx.attempt,
         max_attempts=ctx.max_attempts,
         policy=rt.retry_policy,
     )
-    error = _error_text(exc)
     now = rt.now()
     if decision.retry:
         run_at = now + timedelta(seconds=decision.delay_s)
@@ -129,7 +149,7 @@ def _after_failure(rt: Runtime, ctx: JobContext, exc: Exception) -> str:
             rt.engine, lambda c: transitions.fail(c, ctx.job_id, ctx.fence, now, error)
         )
         outcome = DEAD_LETTERED
-    return _logged(ctx, outcome if done else FINISH_REFUSED, error=str(exc))
+    return outcome if done else FINISH_REFUSED
 
 
 def _logged(ctx: JobContext, outcome: str, **extra: Any) -> str:
@@ -150,10 +170,59 @@ def _logged(ctx: JobContext, outcome: str, **extra: Any) -> str:
     return outcome
 
 
-@shared_task(name="fairbeat.run", bind=True, max_retries=START_RETRIES)
+def end_killed_attempt(app: Celery, job_id: int, fence: int, limit_s: float) -> str:
+    """End the attempt of a job Celery killed at its hard time limit.
+
+    Runs in the worker's main process, which saw the kill: the job is moved on
+    at once (retried, or FAILED on its last attempt) instead of waiting a
+    stale cutoff for recovery, with ``last_error`` naming the time limit.
+    """
+    rt = runtime_of(app)
+    with rt.engine.connect() as conn:
+        row = job_queries.get_job(conn, job_id)
+    if row is None or row["fence"] != fence or row["status"] != "RUNNING":
+        return FINISH_REFUSED  # it ended before the kill, or was taken over
+    ctx = JobContext(
+        job_id=job_id,
+        workspace_id=row["workspace_id"],
+        kind=row["kind"],
+        attempt=row["attempts"],
+        max_attempts=row["max_attempts"],
+        fence=fence,
+        runtime=rt,
+    )
+    outcome = end_attempt(rt, ctx, limits.limit_error(limit_s, soft=False))
+    if outcome != FINISH_REFUSED:
+        kick(app, "job killed at its time limit")
+    return _logged(ctx, outcome, error=limits.TIME_LIMIT)
+
+
+class RunTask(Task):  # type: ignore[type-arg]
+    """``fairbeat.run``'s task class: a hard time-limit kill ends the job's attempt."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Celery calls this in the worker's main process when it killed the
+        # child at the hard limit; in the child it is an ordinary task failure.
+        if not isinstance(exc, TimeLimitExceeded) or len(args or ()) < 2:
+            return
+        try:
+            end_killed_attempt(self.app, int(args[0]), int(args[1]), _limit_of(exc))
+        except Exception:  # recovery takes the job back one stale cutoff later
+            log.exception(
+                "could not end the attempt of a killed job",
+                extra={"action": "run.kill_not_recorded", "job_id": args[0]},
+            )
+
+
+def _limit_of(exc: TimeLimitExceeded) -> float:
+    value = exc.args[0] if exc.args else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+@shared_task(name="fairbeat.run", bind=True, base=RunTask, max_retries=START_RETRIES)
 def run(self: Task, job_id: int, fence: int) -> str:  # type: ignore[type-arg]
     try:
-        return execute(self.app, job_id, fence)
+        return execute(self.app, job_id, fence, limits.from_message(self.request.timelimit))
     except OperationalError as exc:
         # Only a failure before the job started gets here with nothing done;
         # a retry of this message is dropped by the fence if it had started.

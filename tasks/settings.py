@@ -75,6 +75,14 @@ DEFAULT_STALE_AFTER_S = 900.0
 # A claimed job no worker started within this is sent again: a few minutes
 # covers a broker hiccup and a worker restart without waiting on a lost message.
 DEFAULT_DELIVERY_TIMEOUT_S = 300.0
+# Celery's hard time limit of a job (a handler task's own ``time_limit`` wins):
+# half an hour is longer than any job that should run inside a queue, and half
+# the visibility timeout, so the broker never redelivers a job still within it.
+DEFAULT_JOB_TIME_LIMIT_S = 1800.0
+# Without FAIRBEAT_JOB_SOFT_TIME_LIMIT_S the soft limit (SoftTimeLimitExceeded
+# raised in the handler) comes at this fraction of the hard one: the last tenth
+# is left for the handler to clean up and for the run to record its attempt.
+DEFAULT_JOB_SOFT_LIMIT_FRACTION = 0.9
 DEFAULT_MAINTENANCE_INTERVAL_S = 60.0
 # Health figures and the gate look back over one 15-minute window.
 DEFAULT_HEALTH_WINDOW_S = 900.0
@@ -168,6 +176,9 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, min_length=1, max_length=64)
     stale_after_s: float = Field(DEFAULT_STALE_AFTER_S, ge=1)
     delivery_timeout_s: float = Field(DEFAULT_DELIVERY_TIMEOUT_S, ge=1)
+    job_time_limit_s: float = Field(DEFAULT_JOB_TIME_LIMIT_S, gt=0, allow_inf_nan=False)
+    # None: DEFAULT_JOB_SOFT_LIMIT_FRACTION of the hard limit.
+    job_soft_time_limit_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     maintenance_interval_s: float = Field(DEFAULT_MAINTENANCE_INTERVAL_S, gt=0, le=3600)
     health_window_s: float = Field(DEFAULT_HEALTH_WINDOW_S, ge=1)
     queue_age_alert_s: float = Field(DEFAULT_QUEUE_AGE_ALERT_S, gt=0)
@@ -286,6 +297,15 @@ class Settings(BaseSettings):
         if value % 60 or 60 % (value // 60):
             raise ValueError("must be whole minutes dividing an hour (e.g. 300, 900, 1800)")
         return value
+
+    @model_validator(mode="after")
+    def _job_limits(self) -> Settings:
+        soft = self.job_soft_time_limit_s
+        if soft is not None and soft >= self.job_time_limit_s:
+            raise ValueError(
+                "FAIRBEAT_JOB_SOFT_TIME_LIMIT_S must be below FAIRBEAT_JOB_TIME_LIMIT_S"
+            )
+        return self
 
     @model_validator(mode="after")
     def _capacity_bounds(self) -> Settings:

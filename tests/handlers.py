@@ -10,6 +10,7 @@ import time
 
 import redis
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from fairbeat import job_context
 
@@ -53,3 +54,18 @@ def sleep(seconds: float, tag: str = "") -> None:
 @shared_task(name="test.noop")
 def noop() -> None:
     return None
+
+
+# A per-kind time limit of 2 s (soft at 1.8 s): the hang ends with the soft limit.
+@shared_task(name="test.hang", time_limit=2)
+def hang(seconds: float = 3600) -> None:
+    time.sleep(seconds)
+
+
+@shared_task(name="test.hang_hard", time_limit=3, soft_time_limit=1)
+def hang_hard(seconds: float = 3600) -> None:
+    """Swallows the soft limit and hangs on, until the worker kills it at the hard one."""
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        time.sleep(seconds)
