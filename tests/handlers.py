@@ -6,7 +6,9 @@ ledger, so a test can count how often an effect really happened.
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import UTC, datetime
 
 import redis
 from celery import shared_task
@@ -69,3 +71,18 @@ def hang_hard(seconds: float = 3600) -> None:
         time.sleep(seconds)
     except SoftTimeLimitExceeded:
         time.sleep(seconds)
+
+
+@shared_task(name="test.send_unstorable")
+def send_unstorable(tag: str, result: str, fail_times: int = 0) -> None:
+    """Sends once, returning what the ledger cannot store, then fails ``fail_times`` times."""
+    ctx = job_context()
+    values = {"datetime": datetime.now(UTC), "nan": math.nan, "object": object()}
+    ctx.once(f"send:{tag}", lambda: (_send(tag), values[result])[1])
+    if ctx.attempt <= fail_times:
+        raise RuntimeError(f"failure after the send, attempt {ctx.attempt}")
+
+
+@shared_task(name="test.send_long_key")
+def send_long_key(tag: str, length: int) -> None:
+    job_context().once("k" * length, lambda: _send(tag))
