@@ -8,14 +8,14 @@ import json
 import socket
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from fairbeat.store import operator
 from fairbeat.tasks.application import default_app
-from fairbeat.tasks.gate import GateUnavailable, run_gate
+from fairbeat.tasks.gate import GateUnavailable, WindowRefused, reset_state, run_gate
 from fairbeat.tasks.runtime import runtime_of
 
 console = Console()
@@ -25,7 +25,9 @@ Who = Annotated[str | None, typer.Option("--who", help="Who (default: user@host)
 
 capacity_cli = typer.Typer(no_args_is_help=True, help="Global capacity: show, pin, step.")
 ladder_cli = typer.Typer(no_args_is_help=True, help="The quota ladder: show, pin, unpin.")
-gate_cli = typer.Typer(no_args_is_help=True, help="The promotion gate: run, promotion on|off.")
+gate_cli = typer.Typer(
+    no_args_is_help=True, help="The promotion gate: run, promotion on|off, reset."
+)
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -132,21 +134,50 @@ def ladder_unpin(workspace: str, why: Why, who: Who = None, as_json: JsonFlag = 
 
 @gate_cli.command("run")
 def gate_run(
-    window: Annotated[str | None, typer.Option(help="Window start, ISO 8601 with a zone.")] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Window start, ISO 8601 with a zone; finished and aligned.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a window now (default: the one that ended last)."""
-    start = None
-    if window:
-        start = datetime.fromisoformat(window)
-        if start.tzinfo is None:
-            raise typer.BadParameter("give the window a timezone, e.g. 2026-11-22T14:45:00Z")
     try:
+        start = _window_start(window) if window else None
         report = run_gate(default_app(), start, manual=True)
-    except GateUnavailable as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    except (GateUnavailable, WindowRefused) as exc:
+        _error(str(exc))
     _emit(report, as_json)
+
+
+def _window_start(window: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(window)
+    except ValueError:
+        _error(f"--window {window!r}: not an ISO 8601 time, e.g. 2026-11-22T14:45:00Z")
+    if start.tzinfo is None:
+        _error(f"--window {window!r}: give it a timezone, e.g. 2026-11-22T14:45:00Z")
+    return start
+
+
+def _error(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@gate_cli.command("reset")
+def gate_reset(
+    why: Why,
+    workspace: Annotated[
+        str | None, typer.Argument(help="Only this workspace (default: every one).")
+    ] = None,
+    who: Who = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Repair gate state: clear streaks and last-evaluated windows (rungs kept)."""
+    try:
+        result = reset_state(runtime_of(default_app()), workspace)
+    except GateUnavailable as exc:
+        _error(str(exc))
+    _emit(_audit("gate.reset", why, who, workspace, result), as_json)
 
 
 @gate_cli.command("promotion")

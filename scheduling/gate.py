@@ -7,9 +7,14 @@ tier base; rung -1 is the base. For high-quota workspaces only:
   demand (queue-age p95, failure rate, contention under their bars, and a
   duplicate signal of 0);
 - demote one rung after ``demote_after`` consecutive breach windows;
-- demote to base at once on a duplicate-send breach.
+- demote to base at once on a duplicate-send breach: a customer-visible
+  effect that ran twice. Effects ``once()`` suppressed and deliveries the
+  fence dropped are the system working; they are counted beside it as
+  evidence and never demote.
 
 Deterministic: the same state, metrics and window give the same verdict.
+The window itself is checked first: only a finished window, aligned to the
+window size, can be evaluated (``check_window``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,69 @@ HOLD_NO_DEMAND = "HOLD_NO_DEMAND"
 HOLD_PROMOTION_DISABLED = "HOLD_PROMOTION_DISABLED"
 ALREADY_EVALUATED = "ALREADY_EVALUATED"
 
+# A window the gate refuses to evaluate (nothing is written).
+WINDOW_OK = "WINDOW_OK"
+WINDOW_IN_FUTURE = "WINDOW_IN_FUTURE"
+WINDOW_NOT_FINISHED = "WINDOW_NOT_FINISHED"
+WINDOW_NOT_ALIGNED = "WINDOW_NOT_ALIGNED"
+
 BASE_RUNG = -1
+
+# duplicate_event reasons by what they mean to the customer. Only an effect
+# that ran twice is a duplicate send; the others were stopped before anything
+# was sent twice.
+DUPLICATE_SEND_REASONS = frozenset({"EFFECT_RACED"})  # two attempts ran the effect
+SUPPRESSED_REASONS = frozenset({"EFFECT_SUPPRESSED"})  # once() returned the recorded result
+DROPPED_REASONS = frozenset({"STALE_FENCE", "REPEATED_DELIVERY", "NOT_CLAIMED"})  # fence refused
+
+
+@dataclass(frozen=True)
+class DuplicateCounts:
+    duplicate_sends: int = 0  # customer-visible: demotes at once
+    suppressed_effects: int = 0
+    dropped_deliveries: int = 0
+    unclassified: int = 0  # a reason this version does not know: reported, never demotes
+
+
+def classify_duplicates(by_reason: Mapping[str, int]) -> DuplicateCounts:
+    """Split duplicate_event counts by reason into what each means."""
+
+    def total(reasons: frozenset[str]) -> int:
+        return sum(n for reason, n in by_reason.items() if reason in reasons)
+
+    known = DUPLICATE_SEND_REASONS | SUPPRESSED_REASONS | DROPPED_REASONS
+    return DuplicateCounts(
+        duplicate_sends=total(DUPLICATE_SEND_REASONS),
+        suppressed_effects=total(SUPPRESSED_REASONS),
+        dropped_deliveries=total(DROPPED_REASONS),
+        unclassified=sum(n for reason, n in by_reason.items() if reason not in known),
+    )
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    reason_code: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason_code == WINDOW_OK
+
+
+def check_window(*, start_s: float, window_s: int, now_s: float) -> WindowCheck:
+    """Whether the window starting at ``start_s`` (epoch seconds) may be evaluated at ``now_s``.
+
+    Only a finished window can be: its figures are complete, and a marker
+    written for a later one would hold the gate at ALREADY_EVALUATED until then.
+    """
+    evidence = {"start_s": start_s, "window_s": window_s, "now_s": now_s}
+    if start_s > now_s:
+        return WindowCheck(WINDOW_IN_FUTURE, evidence)
+    if start_s + window_s > now_s:
+        return WindowCheck(WINDOW_NOT_FINISHED, evidence)
+    if start_s % window_s:
+        return WindowCheck(WINDOW_NOT_ALIGNED, evidence)
+    return WindowCheck(WINDOW_OK, evidence)
 
 
 @dataclass(frozen=True)
@@ -49,8 +116,11 @@ class WindowMetrics:
     queue_age_p95_s: float | None
     failure_rate: float | None
     contention: float | None
-    duplicates: int
+    duplicates: int  # customer-visible duplicate sends (effects that ran twice)
     peak_in_flight: int  # demand: the most it had running at once
+    # Evidence only, never a breach: the system keeping a duplicate from happening.
+    suppressed_effects: int = 0
+    dropped_deliveries: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,14 @@ from redis import RedisError
 from fairbeat.scheduling.gate import (
     ALREADY_EVALUATED,
     BASE_RUNG,
+    WINDOW_IN_FUTURE,
+    WINDOW_NOT_ALIGNED,
+    WINDOW_NOT_FINISHED,
     GatePolicy,
     GateVerdict,
     WindowMetrics,
+    check_window,
+    classify_duplicates,
     decide_gate,
 )
 from fairbeat.scheduling.quota import tier_base
@@ -37,6 +42,32 @@ log = logging.getLogger("fairbeat.gate")
 
 class GateUnavailable(RuntimeError):
     """The gate cannot read or write the ladder (Redis); nothing was written."""
+
+
+class WindowRefused(ValueError):
+    """The window asked for cannot be evaluated now; nothing was written."""
+
+    def __init__(self, window: str, reason_code: str, latest: str) -> None:
+        why = {
+            WINDOW_IN_FUTURE: "it starts in the future",
+            WINDOW_NOT_FINISHED: "it has not finished yet",
+            WINDOW_NOT_ALIGNED: "it does not start on a multiple of FAIRBEAT_GATE_WINDOW_S",
+        }[reason_code]
+        super().__init__(
+            f"window {window}: {reason_code}: {why}; give a finished, aligned window "
+            f"(the latest is {latest})"
+        )
+        self.reason_code = reason_code
+
+
+def checked_start(rt: Runtime, start: datetime, now: datetime) -> datetime:
+    """``start`` in UTC, if it names a window the gate may evaluate at ``now``."""
+    window_s = rt.settings.gate_window_s
+    check = check_window(start_s=start.timestamp(), window_s=window_s, now_s=now.timestamp())
+    if not check.ok:
+        latest = last_window_start(now, window_s).isoformat()
+        raise WindowRefused(start.isoformat(), check.reason_code, latest)
+    return start.astimezone(UTC)
 
 
 def policy_of(rt: Runtime) -> GatePolicy:
@@ -59,13 +90,16 @@ def _metrics(raw: gate_metrics.RawWindow | None, contention: float | None) -> Wi
     if raw is None:
         return WindowMetrics(0, None, None, contention, 0, 0)
     finished = raw.succeeded + raw.failed
+    counted = classify_duplicates(raw.duplicates_by_reason)
     return WindowMetrics(
         jobs=len(raw.waits_s) + finished,
         queue_age_p95_s=percentile(raw.waits_s, 0.95),
         failure_rate=raw.failed / finished if finished else None,
         contention=contention,
-        duplicates=raw.duplicates,
+        duplicates=counted.duplicate_sends,
         peak_in_flight=peak_concurrency(raw.intervals),
+        suppressed_effects=counted.suppressed_effects,
+        dropped_deliveries=counted.dropped_deliveries,
     )
 
 
@@ -149,7 +183,10 @@ def run_gate(
 ) -> dict[str, Any]:
     rt = runtime_of(app)
     now = rt.now()
-    start = window_start or last_window_start(now, rt.settings.gate_window_s)
+    if window_start is None:
+        start = last_window_start(now, rt.settings.gate_window_s)
+    else:
+        start = checked_start(rt, window_start, now)
     window = start.isoformat()
     key = f"manual:{window}:{now.isoformat()}" if manual else window
     with ledger.entry(rt, "gate", key, now) as run:
@@ -178,6 +215,26 @@ def run_gate(
     for d in report["decisions"]:
         log.info("gate decision", extra={"action": "gate.decision", "window": window, **d})
     return report
+
+
+def reset_state(rt: Runtime, workspace_id: str | None) -> dict[str, Any]:
+    """Repair gate state: clear streaks and last-evaluated windows (rungs kept),
+    and a window marker that names a window not finished yet.
+
+    For a gate frozen at ALREADY_EVALUATED by a window written for the future.
+    """
+    latest = last_window_start(rt.now(), rt.settings.gate_window_s).isoformat()
+    try:
+        before, dropped = rt.control.reset_gate(
+            None if workspace_id is None else [workspace_id], latest
+        )
+    except RedisError as exc:
+        raise GateUnavailable(f"the gate state in Redis is unreachable: {exc}") from exc
+    return {
+        "reset": sorted(before),
+        "before": {w: state.to_dict() for w, state in before.items()},
+        "window_marker_dropped": dropped,
+    }
 
 
 @shared_task(name="fairbeat.gate", bind=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fairbeat.scheduling.gate import classify_duplicates
 from fairbeat.scheduling.health import figures
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store import health, job_queries
@@ -20,6 +21,7 @@ def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
         counted = health.counts(conn, now, window, settings.stale_after_s)
         observed = health.observations(conn, now, window)
     fig = figures(observed, settings.top_workspaces)
+    duplicates = classify_duplicates(counted.duplicates)
     oldest = counted.oldest_due_run_at
     return {
         "at": now.isoformat(),
@@ -35,7 +37,10 @@ def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
         "stale_runs": counted.stale_runs,
         "stale_locks": counted.stale_locks,
         "failure_rate": fig.failure_rate,
-        "duplicate_signal": sum(counted.duplicates.values()),
+        # Customer-visible duplicate sends only; the system's own catches beside it.
+        "duplicate_signal": duplicates.duplicate_sends,
+        "suppressed_effects": duplicates.suppressed_effects,
+        "dropped_deliveries": duplicates.dropped_deliveries,
         "duplicates_by_reason": counted.duplicates,
         "top_workspace": fig.top_workspace,
         "top_workspace_share": fig.top_workspace_share,

@@ -83,6 +83,30 @@ class ControlState:
         keys = [self.keys.gate_window, self.keys.ladder_quota, self.keys.gate_state]
         return bool(self._write_ladder(keys=keys, args=args))
 
+    def reset_gate(
+        self, workspace_ids: Iterable[str] | None, latest_window: str
+    ) -> tuple[dict[str, GateState], bool]:
+        """Clear the streaks and last-evaluated window of these workspaces (None:
+        every one with gate state), keeping each rung; drop the window marker
+        when every workspace is reset, or when it names a window after
+        ``latest_window`` (one that had not finished). Gives back the states
+        before, and whether the marker was dropped. One MULTI/EXEC."""
+        if workspace_ids is None:
+            ids = sorted(_text(k) for k in self.client.hkeys(self.keys.gate_state))
+        else:
+            ids = list(workspace_ids)
+        before = self.gate_states(ids)
+        marker = self.last_window()
+        drop_marker = marker is not None and (workspace_ids is None or marker > latest_window)
+        pipe = self.client.pipeline(transaction=True)
+        for workspace, state in before.items():
+            fresh = GateState(rung=state.rung)
+            pipe.hset(self.keys.gate_state, workspace, json.dumps(fresh.to_dict()))
+        if drop_marker:
+            pipe.delete(self.keys.gate_window)
+        pipe.execute()
+        return before, drop_marker
+
     def ladder(self) -> dict[str, int]:
         return {_text(k): int(v) for k, v in self.client.hgetall(self.keys.ladder_quota).items()}
 

@@ -25,7 +25,8 @@ class RawWindow:
     intervals: list[tuple[float, float]] = field(default_factory=list)  # running, in seconds
     succeeded: int = 0
     failed: int = 0
-    duplicates: int = 0
+    # duplicate_event rows in the window by reason; what each means is scheduling.gate's call.
+    duplicates_by_reason: dict[str, int] = field(default_factory=dict)
 
 
 def window_rows(
@@ -60,12 +61,12 @@ def window_rows(
         elif status == JobStatus.FAILED.value:
             out[workspace].failed += int(n)
     dup = duplicate_event_table
-    for workspace, n in conn.execute(
-        select(dup.c.workspace_id, func.count())
+    for workspace, reason, n in conn.execute(
+        select(dup.c.workspace_id, dup.c.reason, func.count())
         .where(dup.c.workspace_id.in_(ids), dup.c.created_at >= start, dup.c.created_at < end)
-        .group_by(dup.c.workspace_id)
+        .group_by(dup.c.workspace_id, dup.c.reason)
     ).all():
-        out[workspace].duplicates = int(n)
+        out[workspace].duplicates_by_reason[reason] = int(n)
     return dict(out)
 
 
