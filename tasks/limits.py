@@ -21,6 +21,7 @@ from typing import Any
 
 from celery import Celery
 
+from fairbeat.store.recovery import SilentJob
 from fairbeat.tasks.runtime import runtime_of
 from fairbeat.tasks.settings import DEFAULT_JOB_SOFT_LIMIT_FRACTION, Settings
 
@@ -96,6 +97,20 @@ def limit_error(limit_s: float, soft: bool) -> str:
         f"{TIME_LIMIT}: the job ran past its {which} of {limit_s:g} s "
         "(FAIRBEAT_JOB_TIME_LIMIT_S, or the handler task's time_limit/soft_time_limit)"
     )
+
+
+def ran_to_its_limit(app: Celery, job: SilentJob) -> float | None:
+    """The hard limit a silent job ran into, when its lock went quiet at it.
+
+    A heartbeat is never sent past the limit, so a job whose last one came
+    within one heartbeat period of its limit was stopped by the limit (killed,
+    and its kill not recorded), not by a lost worker. None otherwise.
+    """
+    if job.started_at is None or job.locked_at is None:
+        return None
+    hard_s = limits_for(app, job.kind).hard_s
+    ran_s = (job.locked_at - job.started_at).total_seconds()
+    return hard_s if ran_s + runtime_of(app).settings.heartbeat_every_s >= hard_s else None
 
 
 class PastTimeLimit(RuntimeError):

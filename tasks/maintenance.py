@@ -27,7 +27,7 @@ from fairbeat.scheduling.alerts import (
 from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
 from fairbeat.store import alerts, health, recovery, runs
 from fairbeat.store.db import autocommit
-from fairbeat.tasks import ledger
+from fairbeat.tasks import ledger, limits
 from fairbeat.tasks.alerting import sink_for
 from fairbeat.tasks.health import snapshot
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -35,7 +35,7 @@ from fairbeat.tasks.runtime import Runtime, runtime_of
 log = logging.getLogger("fairbeat.maintenance")
 
 
-def recover_jobs(rt: Runtime, now: datetime) -> dict[str, int]:
+def recover_jobs(rt: Runtime, now: datetime, app: Celery | None = None) -> dict[str, int]:
     settings = rt.settings
     silent_before = now - timedelta(seconds=settings.stale_after_s)
     counts: dict[str, int] = {}
@@ -47,6 +47,9 @@ def recover_jobs(rt: Runtime, now: datetime) -> dict[str, int]:
             f"{decision.reason_code}: no heartbeat from {job.locked_by} "
             f"for {settings.stale_after_s:g} s (worker lost)"
         )
+        limit_s = limits.ran_to_its_limit(app, job) if app is not None else None
+        if limit_s is not None:
+            error = f"{limits.limit_error(limit_s, soft=False)}; {decision.reason_code}"
         with autocommit(rt.engine) as conn:
             moved = recovery.recover(conn, job, decision.to_status, silent_before, now, error)
         if moved:
@@ -147,17 +150,17 @@ def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any
         if run is None:
             return {"skipped": "WINDOW_ALREADY_RAN"}
         try:
-            _maintain(rt, now, run.report)
+            _maintain(rt, now, run.report, app)
         finally:
             run.report["duration_s"] = round(time.monotonic() - started, 4)
             log.info("maintenance", extra={"action": "maintenance.run", **run.report})
         return run.report
 
 
-def _maintain(rt: Runtime, now: datetime, report: dict[str, Any]) -> None:
+def _maintain(rt: Runtime, now: datetime, report: dict[str, Any], app: Celery) -> None:
     stale = mark_stale_runs(rt, now)
     report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
-    report["recovered"] = recover_jobs(rt, now)
+    report["recovered"] = recover_jobs(rt, now, app)
     figures = snapshot(rt, now)
     with rt.engine.begin() as conn:
         health.save_snapshot(conn, now, figures)

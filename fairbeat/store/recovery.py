@@ -28,6 +28,9 @@ class SilentJob:
     attempts: int
     max_attempts: int
     locked_by: str | None
+    kind: str = ""
+    started_at: datetime | None = None
+    locked_at: datetime | None = None  # the last heartbeat
 
 
 def silent_running(conn: Connection, locked_before: datetime) -> list[SilentJob]:
@@ -39,6 +42,9 @@ def silent_running(conn: Connection, locked_before: datetime) -> list[SilentJob]
             job.c.attempts,
             job.c.max_attempts,
             job.c.locked_by,
+            job.c.kind,
+            job.c.started_at,
+            job.c.locked_at,
         )
         .where(job.c.status == JobStatus.RUNNING.value, job.c.locked_at < locked_before)
         .order_by(job.c.locked_at)

@@ -4,7 +4,7 @@ the limit, and a job killed at its limit ends its attempt naming the limit."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -12,10 +12,12 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from fairbeat.store import jobs
+from fairbeat.store.models import job_table
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.context import JobContext
 from fairbeat.tasks.heartbeat import keep_alive
 from fairbeat.tasks.limits import PastTimeLimit
+from fairbeat.tasks.maintenance import recover_jobs
 from fairbeat.tasks.run import DEAD_LETTERED, FINISH_REFUSED, RETRY_SCHEDULED, end_killed_attempt
 from fairbeat.tasks.runtime import runtime_of
 from tests.conftest import AppFactory
@@ -87,3 +89,43 @@ def test_a_kill_after_the_job_was_taken_over_changes_nothing(app: Celery, engine
     again = claim_one(app, engine)
     assert end_killed_attempt(app, job.job_id, job.fence, 2.0) == FINISH_REFUSED
     assert row(engine, again.job_id)["status"] == "CLAIMED"
+
+
+def silent_job(engine: Engine, kind: str, ran_s: float, now: datetime) -> int:
+    """A RUNNING job whose last heartbeat came ``ran_s`` after its start, an hour ago."""
+    started = now - timedelta(hours=1)
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                job_table.insert()
+                .values(
+                    workspace_id="acme",
+                    kind=kind,
+                    payload={},
+                    status="RUNNING",
+                    run_at=started,
+                    attempts=1,
+                    max_attempts=2,
+                    fence=1,
+                    started_at=started,
+                    locked_at=started + timedelta(seconds=ran_s),
+                    locked_by="host:1",
+                    created_at=started,
+                )
+                .returning(job_table.c.id)
+            ).scalar_one()
+        )
+
+
+def test_recovery_names_the_time_limit_when_the_lock_stopped_at_it(
+    app: Celery, engine: Engine
+) -> None:
+    now = runtime_of(app).now()
+    # test.hang has a 2 s limit: its lock went quiet at it; test.noop's was lost early
+    at_limit = silent_job(engine, "test.hang", 2.0, now)
+    lost = silent_job(engine, "test.noop", 2.0, now)
+    assert recover_jobs(runtime_of(app), now, app) == {"RECOVERED_TO_PENDING": 2}
+    assert str(row(engine, at_limit)["last_error"]).startswith(
+        "TIME_LIMIT: the job ran past its hard time limit"
+    )
+    assert "worker lost" in str(row(engine, lost)["last_error"])
