@@ -170,18 +170,23 @@ def _logged(ctx: JobContext, outcome: str, **extra: Any) -> str:
     return outcome
 
 
-def end_killed_attempt(app: Celery, job_id: int, fence: int, limit_s: float) -> str:
-    """End the attempt of a job Celery killed at its hard time limit.
+def end_killed_attempt(
+    app: Celery, job_id: int, fence: int, limit_s: float, soft: bool = False
+) -> str:
+    """End the attempt of a job stopped by its time limit outside its handler.
 
-    Runs in the worker's main process, which saw the kill: the job is moved on
-    at once (retried, or FAILED on its last attempt) instead of waiting a
-    stale cutoff for recovery, with ``last_error`` naming the time limit.
+    Celery killed it at the hard limit (this runs in the worker's main
+    process, which saw the kill), or the soft limit fired after the handler,
+    while the run recorded its end. The job is moved on at once (retried, or
+    FAILED on its last attempt) instead of waiting a stale cutoff for
+    recovery, with ``last_error`` naming the time limit; fenced, so an
+    attempt that already ended, or a job taken over, is left alone.
     """
     rt = runtime_of(app)
     with rt.engine.connect() as conn:
         row = job_queries.get_job(conn, job_id)
     if row is None or row["fence"] != fence or row["status"] != "RUNNING":
-        return FINISH_REFUSED  # it ended before the kill, or was taken over
+        return FINISH_REFUSED
     ctx = JobContext(
         job_id=job_id,
         workspace_id=row["workspace_id"],
@@ -191,9 +196,9 @@ def end_killed_attempt(app: Celery, job_id: int, fence: int, limit_s: float) -> 
         fence=fence,
         runtime=rt,
     )
-    outcome = end_attempt(rt, ctx, limits.limit_error(limit_s, soft=False))
+    outcome = end_attempt(rt, ctx, limits.limit_error(limit_s, soft=soft))
     if outcome != FINISH_REFUSED:
-        kick(app, "job killed at its time limit")
+        kick(app, "job stopped at its time limit")
     return _logged(ctx, outcome, error=limits.TIME_LIMIT)
 
 
@@ -221,8 +226,13 @@ def _limit_of(exc: TimeLimitExceeded) -> float:
 
 @shared_task(name="fairbeat.run", bind=True, base=RunTask, max_retries=START_RETRIES)
 def run(self: Task, job_id: int, fence: int) -> str:  # type: ignore[type-arg]
+    sent = limits.from_message(self.request.timelimit)
     try:
-        return execute(self.app, job_id, fence, limits.from_message(self.request.timelimit))
+        return execute(self.app, job_id, fence, sent)
+    except SoftTimeLimitExceeded:
+        # It fired outside the handler (while the run recorded the attempt's end).
+        soft_s = (sent or limits.resolve(runtime_of(self.app).settings)).soft_s
+        return end_killed_attempt(self.app, job_id, fence, soft_s, soft=True)
     except OperationalError as exc:
         # Only a failure before the job started gets here with nothing done;
         # a retry of this message is dropped by the fence if it had started.
