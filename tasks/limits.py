@@ -113,5 +113,13 @@ def ran_to_its_limit(app: Celery, job: SilentJob) -> float | None:
     return hard_s if ran_s + runtime_of(app).settings.heartbeat_every_s >= hard_s else None
 
 
+def recovered_error(limit_s: float, reason_code: str) -> str:
+    """``last_error`` of a job recovery took back after its lock stopped at its limit."""
+    return (
+        f"{TIME_LIMIT}: no heartbeat since the job reached its hard time limit of "
+        f"{limit_s:g} s (killed at the limit, its end not recorded); {reason_code}"
+    )
+
+
 class PastTimeLimit(RuntimeError):
     """The attempt is past its hard time limit; where Celery did not kill it, it stops here."""

@@ -49,7 +49,7 @@ def recover_jobs(rt: Runtime, now: datetime, app: Celery | None = None) -> dict[
         )
         limit_s = limits.ran_to_its_limit(app, job) if app is not None else None
         if limit_s is not None:
-            error = f"{limits.limit_error(limit_s, soft=False)}; {decision.reason_code}"
+            error = limits.recovered_error(limit_s, decision.reason_code)
         with autocommit(rt.engine) as conn:
             moved = recovery.recover(conn, job, decision.to_status, silent_before, now, error)
         if moved:

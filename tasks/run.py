@@ -202,7 +202,7 @@ def end_killed_attempt(
     return _logged(ctx, outcome, error=limits.TIME_LIMIT)
 
 
-class RunTask(Task):  # type: ignore[type-arg]
+class RunTask(Task):  # type: ignore[type-arg]  # the stubs' Task is generic, Celery's is not
     """``fairbeat.run``'s task class: a hard time-limit kill ends the job's attempt."""
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:

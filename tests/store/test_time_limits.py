@@ -126,6 +126,6 @@ def test_recovery_names_the_time_limit_when_the_lock_stopped_at_it(
     lost = silent_job(engine, "test.noop", 2.0, now)
     assert recover_jobs(runtime_of(app), now, app) == {"RECOVERED_TO_PENDING": 2}
     assert str(row(engine, at_limit)["last_error"]).startswith(
-        "TIME_LIMIT: the job ran past its hard time limit"
+        "TIME_LIMIT: no heartbeat since the job reached its hard time limit of 2 s"
     )
     assert "worker lost" in str(row(engine, lost)["last_error"])
