@@ -11,7 +11,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine, select
 
-from fairbeat.store import effects, jobs
+from fairbeat.store import effects, transitions
 from fairbeat.store.models import job_effect_table
 from fairbeat.tasks.context import JobContext
 from fairbeat.tasks.errors import LeaseLost
@@ -92,7 +92,7 @@ def test_a_stale_attempt_never_starts_the_effect(app: Celery, engine: Engine) ->
     # The job was taken over: returned to PENDING and claimed again
     rt = runtime_of(app)
     with engine.begin() as conn:
-        assert jobs.retry_later(conn, job.job_id, job.fence, rt.now(), "taken over")
+        assert transitions.retry_later(conn, job.job_id, job.fence, rt.now(), "taken over")
     claim_one(app, engine)
     effect = Effect("r")
     with pytest.raises(LeaseLost):

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from fairbeat.scheduling import gate as policy
 from fairbeat.scheduling.gate import GateState
-from fairbeat.store import effects, jobs
+from fairbeat.store import effects, transitions
 from fairbeat.store.models import duplicate_event_table, function_run_table, gate_decision_table
 from fairbeat.tasks.gate import WindowRefused, reset_state, run_gate
 from fairbeat.tasks.health import snapshot
@@ -20,9 +20,9 @@ from tests.store.test_control_loops import W0, WINDOW, busy_window, high_quota, 
 
 NOISE = {
     effects.EFFECT_SUPPRESSED: 40,
-    jobs.STALE_FENCE: 30,
-    jobs.REPEATED_DELIVERY: 20,
-    jobs.NOT_CLAIMED: 10,
+    transitions.STALE_FENCE: 30,
+    transitions.REPEATED_DELIVERY: 20,
+    transitions.NOT_CLAIMED: 10,
 }
 
 
@@ -59,9 +59,9 @@ def test_every_reason_written_is_classified() -> None:
     written = {
         effects.EFFECT_SUPPRESSED,
         effects.EFFECT_RACED,
-        jobs.STALE_FENCE,
-        jobs.REPEATED_DELIVERY,
-        jobs.NOT_CLAIMED,
+        transitions.STALE_FENCE,
+        transitions.REPEATED_DELIVERY,
+        transitions.NOT_CLAIMED,
     }
     known = policy.DUPLICATE_SEND_REASONS | policy.SUPPRESSED_REASONS | policy.DROPPED_REASONS
     assert written == known

@@ -11,7 +11,7 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine
 
-from fairbeat.store import jobs
+from fairbeat.store import transitions
 from fairbeat.store.models import job_table
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.context import JobContext
@@ -25,17 +25,17 @@ from tests.e2e.conftest import wait_for
 from tests.store.test_execute import claim_one, row
 
 
-def started(app: Celery, engine: Engine, max_attempts: int = 2) -> jobs.StartedJob:
+def started(app: Celery, engine: Engine, max_attempts: int = 2) -> transitions.StartedJob:
     enqueue("acme", "test.noop", {}, max_attempts=max_attempts, app=app)
     claim = claim_one(app, engine)
     rt = runtime_of(app)
     with engine.begin() as conn:
-        job = jobs.start(conn, claim.job_id, claim.fence, rt.now(), "test")
+        job = transitions.start(conn, claim.job_id, claim.fence, rt.now(), "test")
     assert job is not None
     return job
 
 
-def context(app: Celery, job: jobs.StartedJob, deadline: float | None) -> JobContext:
+def context(app: Celery, job: transitions.StartedJob, deadline: float | None) -> JobContext:
     return JobContext(
         job_id=job.job_id,
         workspace_id=job.workspace_id,
@@ -85,7 +85,9 @@ def test_a_kill_after_the_job_was_taken_over_changes_nothing(app: Celery, engine
     job = started(app, engine)
     rt = runtime_of(app)
     with engine.begin() as conn:
-        assert jobs.retry_later(conn, job.job_id, job.fence, rt.now() - timedelta(seconds=1), "x")
+        assert transitions.retry_later(
+            conn, job.job_id, job.fence, rt.now() - timedelta(seconds=1), "x"
+        )
     again = claim_one(app, engine)
     assert end_killed_attempt(app, job.job_id, job.fence, 2.0) == FINISH_REFUSED
     assert row(engine, again.job_id)["status"] == "CLAIMED"
