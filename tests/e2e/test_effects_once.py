@@ -1,19 +1,14 @@
 """``once()`` with real processes: a sent effect whose record cannot hold its
-result is never sent again, across retries; a key too long is refused unsent;
-an attempt frozen past the stale cutoff never starts its effect on waking."""
+result is never sent again, across retries; a key too long is refused unsent."""
 
 from __future__ import annotations
 
-import os
-import signal
-from collections.abc import Iterator
 from typing import cast
 
 import pytest
 
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
@@ -58,38 +53,3 @@ def test_a_key_over_the_ledgers_length_is_refused_before_any_send(live: Fleet) -
     assert done["status"] == "FAILED"
     assert "401 characters, over the ledger's 400" in done["last_error"]
     assert sends(live, "long") == 0
-
-
-@pytest.fixture(scope="module")
-def fast_recovery(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    with running_fleet(
-        pg_databases,
-        tmp_path_factory.mktemp("once-stale-logs"),
-        stale_after_s="3",
-        maintenance_interval_s="1",
-        delivery_timeout_s="5",
-    ) as started:
-        yield started
-
-
-def test_an_attempt_frozen_past_the_cutoff_never_starts_its_effect(fast_recovery: Fleet) -> None:
-    live = fast_recovery
-    # Given a job whose handler works 4 s before its send, its worker child frozen mid-way
-    job = enqueue("acme", "test.sleep", {"seconds": 4, "tag": "frozen"}, app=live.client)
-    pid = int(live.wait_status(job.job_id, "RUNNING")["locked_by"].rsplit(":", 1)[1])
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        # When recovery hands the job to a successor attempt
-        wait_for(lambda: live.job(job.job_id)["attempts"] == 2, "a successor attempt")
-        innocent = enqueue("innocent", "test.send", {"tag": "bystander-frozen"}, app=live.client)
-    finally:
-        # And the frozen attempt resumes, its own 4 s long over, before the successor sends
-        os.kill(pid, signal.SIGCONT)
-    # Then the resumed attempt saw its fence taken and did not send; the successor sent once
-    done = live.wait_status(job.job_id, "SUCCEEDED", "FAILED")
-    assert done["status"] == "SUCCEEDED" and done["fence"] == 2
-    assert sends(live, "frozen") == 1
-    assert live.wait_status(innocent.job_id, "SUCCEEDED", "FAILED")["status"] == "SUCCEEDED"
-    assert sends(live, "bystander-frozen") == 1
