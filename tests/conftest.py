@@ -62,7 +62,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRe
     server.stop()
 
 
-def redis_url_from(request: pytest.FixtureRequest, variable: str, db: int) -> str:
+def _redis_url_from(request: pytest.FixtureRequest, variable: str, db: int) -> str:
     """The URL in ``variable`` when set, else database ``db`` of the run's own server."""
     configured = os.environ.get(variable)
     if configured:
@@ -73,7 +73,13 @@ def redis_url_from(request: pytest.FixtureRequest, variable: str, db: int) -> st
 
 @pytest.fixture(scope="session")
 def redis_url(request: pytest.FixtureRequest) -> str:
-    return redis_url_from(request, "FAIRBEAT_TEST_REDIS_URL", 0)
+    return _redis_url_from(request, "FAIRBEAT_TEST_REDIS_URL", 0)
+
+
+@pytest.fixture(scope="session")
+def e2e_redis_url(request: pytest.FixtureRequest) -> str:
+    """The end-to-end and chaos fleets' Redis: their broker and live state."""
+    return _redis_url_from(request, "FAIRBEAT_TEST_E2E_REDIS_URL", 1)
 
 
 class PostgresDatabases:

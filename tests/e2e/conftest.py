@@ -24,15 +24,10 @@ from fairbeat.store.db import make_engine
 from fairbeat.tasks.application import create_app
 from fairbeat.tasks.settings import Settings
 from fairbeat.up import fleet
-from tests.conftest import REPO_ROOT, PostgresDatabases, redis_url_from
+from tests.conftest import REPO_ROOT, PostgresDatabases
 
 # Generous: a loaded two-core CI machine may take a while to start a worker.
 DEADLINE_S = 90.0
-
-
-@pytest.fixture(scope="session")
-def e2e_redis_url(request: pytest.FixtureRequest) -> str:
-    return redis_url_from(request, "FAIRBEAT_TEST_E2E_REDIS_URL", 1)
 
 
 def fairbeat_env(**settings: str) -> dict[str, str]:
