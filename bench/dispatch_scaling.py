@@ -134,7 +134,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    harness.emit(run(QUICK if args.quick else FULL), args.json, lambda d: print(d))
+    with harness.redis_databases():
+        data = run(QUICK if args.quick else FULL)
+    harness.emit(data, args.json, lambda d: print(d))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,9 @@ def main() -> None:
     parser.add_argument("--small-jobs", type=int, default=3)
     parser.add_argument("--job-ms", type=float, default=10.0)
     args = parser.parse_args()
-    harness.emit(run(args), args.json, _render)
+    with harness.redis_databases():
+        data = run(args)
+    harness.emit(data, args.json, _render)
 
 
 if __name__ == "__main__":

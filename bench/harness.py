@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,19 @@ from fairbeat.store import migrate
 from fairbeat.store.db import make_engine
 from fairbeat.tasks.application import create_app
 from fairbeat.tasks.settings import Settings
-from fairbeat.up import child_env, fleet
+from fairbeat.up import child_env, fleet, private_redis
 
 PG_ADMIN_URL = os.environ.get(
     "FAIRBEAT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-# Redis databases the benchmarks flush: fairbeat's, plain Celery's, the results.
-FAIRBEAT_REDIS = os.environ.get("FAIRBEAT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
-PLAIN_REDIS = os.environ.get("FAIRBEAT_BENCH_PLAIN_REDIS_URL", "redis://127.0.0.1:6379/11")
-RESULTS_REDIS = os.environ.get("FAIRBEAT_BENCH_RESULTS_REDIS_URL", "redis://127.0.0.1:6379/12")
+# Redis databases the benchmarks flush: fairbeat's, plain Celery's, the results;
+# set by redis_databases() for the length of a run.
+REDIS_VARIABLES = (
+    "FAIRBEAT_BENCH_REDIS_URL",
+    "FAIRBEAT_BENCH_PLAIN_REDIS_URL",
+    "FAIRBEAT_BENCH_RESULTS_REDIS_URL",
+)
+FAIRBEAT_REDIS = PLAIN_REDIS = RESULTS_REDIS = ""
 READY_TIMEOUT_S = 60.0
 
 
@@ -53,6 +57,21 @@ def fresh_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def redis_databases() -> Iterator[None]:
+    """The run's Redis databases: the FAIRBEAT_BENCH_*_REDIS_URL ones when set, else
+    databases 0 to 2 of a redis-server of the run's own on a free loopback port."""
+    global FAIRBEAT_REDIS, PLAIN_REDIS, RESULTS_REDIS
+    configured = [os.environ.get(name, "") for name in REDIS_VARIABLES]
+    with ExitStack() as stack:
+        if not all(configured):
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-redis-")))
+            server = stack.enter_context(private_redis(workdir)).rsplit("/", 1)[0]
+            configured = [url or f"{server}/{db}" for db, url in enumerate(configured)]
+        FAIRBEAT_REDIS, PLAIN_REDIS, RESULTS_REDIS = configured
+        yield
 
 
 def flush(*urls: str) -> None:

@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--jobs", type=int, default=100)
     args = parser.parse_args()
-    harness.emit(run(args), args.json, lambda d: print(d))
+    with harness.redis_databases():
+        data = run(args)
+    harness.emit(data, args.json, lambda d: print(d))
 
 
 if __name__ == "__main__":

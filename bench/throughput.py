@@ -54,7 +54,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--workspaces", type=int, default=10)
     args = parser.parse_args()
-    harness.emit(run(args), args.json, lambda d: print(d))
+    with harness.redis_databases():
+        data = run(args)
+    harness.emit(data, args.json, lambda d: print(d))
 
 
 if __name__ == "__main__":

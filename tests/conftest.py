@@ -1,7 +1,13 @@
 """Real services for the tests: PostgreSQL, SQLite and Redis on loopback.
 
 - FAIRBEAT_TEST_POSTGRES_URL: an admin URL; each run creates its own databases.
-- FAIRBEAT_TEST_REDIS_URL: a Redis database the tests may flush.
+- FAIRBEAT_TEST_REDIS_URL, FAIRBEAT_TEST_E2E_REDIS_URL: Redis databases the
+  tests may flush. Unset, the run starts a redis-server of its own on a free
+  port (database 0 for these tests, 1 for the end-to-end fleets), so two runs
+  on one machine never share one.
+
+Every other FAIRBEAT_* variable in the shell is removed when the run starts:
+a setting exported for a local fleet must not change what the tests see.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from fairbeat.store.db import make_engine
 from fairbeat.store.models import metadata
 from fairbeat.tasks.application import create_app
 from fairbeat.tasks.settings import Settings
+from tests.redis_server import PrivateRedis, RedisServerError, start_private_redis
 
 # No per-example deadline: on a loaded two-core machine a pure example can take
 # longer than hypothesis's 200 ms, and a timed assertion is not what these test.
@@ -33,8 +40,46 @@ hypothesis_settings.load_profile("fairbeat")
 PG_ADMIN_URL = os.environ.get(
     "FAIRBEAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("FAIRBEAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The test suite's own knobs; FAIRBEAT_CHAOS_* scale and report the chaos suite.
+KEPT_PREFIXES = ("FAIRBEAT_TEST_", "FAIRBEAT_CHAOS_")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [n for n in os.environ if n.startswith("FAIRBEAT_")]:
+        if not name.startswith(KEPT_PREFIXES):
+            del os.environ[name]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """This run's own redis-server, started only when a test needs Redis."""
+    try:
+        server = start_private_redis(tmp_path_factory.mktemp("redis-server"))
+    except RedisServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+def _redis_url_from(request: pytest.FixtureRequest, variable: str, db: int) -> str:
+    """The URL in ``variable`` when set, else database ``db`` of the run's own server."""
+    configured = os.environ.get(variable)
+    if configured:
+        return configured
+    server: PrivateRedis = request.getfixturevalue("redis_server")
+    return server.url_of(db)
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    return _redis_url_from(request, "FAIRBEAT_TEST_REDIS_URL", 0)
+
+
+@pytest.fixture(scope="session")
+def e2e_redis_url(request: pytest.FixtureRequest) -> str:
+    """The end-to-end and chaos fleets' Redis: their broker and live state."""
+    return _redis_url_from(request, "FAIRBEAT_TEST_E2E_REDIS_URL", 1)
 
 
 class PostgresDatabases:
@@ -105,8 +150,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
     client.flushdb()
@@ -117,13 +162,13 @@ AppFactory = Callable[..., Celery]
 
 
 @pytest.fixture
-def make_app(database_url: str, redis_client: redis.Redis) -> AppFactory:
+def make_app(database_url: str, redis_url: str, redis_client: redis.Redis) -> AppFactory:
     """Build a fairbeat app on the test database and Redis, with the test handlers."""
 
     def build(**overrides: Any) -> Celery:
         values: dict[str, Any] = {
             "database_url": database_url,
-            "redis_url": REDIS_URL,
+            "redis_url": redis_url,
             "imports": ["tests.handlers"],
             "retry_base_s": 0.01,
             "redis_prefix": "fbtest",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import Fleet, running_fleet, wait_for
@@ -63,15 +61,20 @@ def report_results() -> Iterator[None]:
 
 
 @contextmanager
-def chaos_fleet(pg: PostgresDatabases, logs: Path, **overrides: str) -> Iterator[Fleet]:
-    with running_fleet(pg, logs, 1, **{**CHAOS_SETTINGS, **overrides}) as fleet:
+def chaos_fleet(
+    pg: PostgresDatabases, logs: Path, *, redis_url: str, **overrides: str
+) -> Iterator[Fleet]:
+    settings = {**CHAOS_SETTINGS, **overrides}
+    with running_fleet(pg, logs, 1, redis_url=redis_url, **settings) as fleet:
         yield fleet
 
 
 @pytest.fixture
-def fleet_factory(pg_databases: PostgresDatabases, tmp_path: Path) -> Callable[..., Any]:
+def fleet_factory(
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path: Path
+) -> Callable[..., Any]:
     def make(**overrides: str) -> Any:
-        return chaos_fleet(pg_databases, tmp_path, **overrides)
+        return chaos_fleet(pg_databases, tmp_path, **{"redis_url": e2e_redis_url, **overrides})
 
     return make
 
@@ -101,49 +104,6 @@ def waiting_at(fleet: Fleet, key: str) -> tuple[str, int]:
     found = wait_for(lambda: fleet.redis.hget("chaos:at", key), f"the handler of {key} to pause")
     point, pid = found.decode().rsplit(":", 1)
     return point, int(pid)
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a fixed port, so it can be restarted."""
-
-    def __init__(self, workdir: Path, port: int) -> None:
-        self.workdir, self.port = workdir, port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is needed for the Redis restart fault"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        wait_for(lambda: _pings(client), "the private redis-server to answer", 20)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def elapsed_since(start: float) -> float:

@@ -36,7 +36,7 @@ from fairbeat.tasks.dispatch import BEAT, Dispatcher
 from fairbeat.tasks.errors import EnqueueError
 from fairbeat.tasks.runtime import runtime_of
 from fairbeat.tasks.settings import ENV_PREFIX, Settings, SettingsError, load_settings
-from tests.conftest import REDIS_URL, REPO_ROOT, AppFactory
+from tests.conftest import REPO_ROOT, AppFactory
 
 T = TypeVar("T")
 
@@ -416,12 +416,13 @@ def test_with_redis_down_enqueue_writes_and_a_beat_dispatch_claims_with_base_quo
     make_app: AppFactory,
     engine: Engine,
     redis_client: redis.Redis,
+    redis_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given fairbeat's Redis does not answer (the broker still does)
     app = make_app(
         redis_url=DEAD_REDIS,
-        broker_url=REDIS_URL,
+        broker_url=redis_url,
         global_capacity=100,
         claim_batch=100,
         partition_cap=50,

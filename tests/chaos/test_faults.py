@@ -21,7 +21,6 @@ from fairbeat.store.db import make_engine
 from fairbeat.tasks.api import enqueue
 from tests.chaos.conftest import (
     SCALE,
-    PrivateRedis,
     elapsed_since,
     record,
     start_worker,
@@ -30,6 +29,7 @@ from tests.chaos.conftest import (
 )
 from tests.chaos.history import History, check
 from tests.e2e.conftest import Fleet, wait_for
+from tests.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.e2e
 
@@ -147,7 +147,7 @@ def test_kill_the_worker_main_process_holding_messages(fleet_factory: Callable[.
 
 
 def test_redis_restart_mid_burst(fleet_factory: Callable[..., Any], tmp_path: Any) -> None:
-    server = PrivateRedis(tmp_path, 6390 + os.getpid() % 500)
+    server = PrivateRedis(tmp_path)
     server.start()
     try:
         with fleet_factory(redis_url=server.url) as fleet:

@@ -1,5 +1,6 @@
-"""A real fleet for end-to-end tests: ``celery -A tasks worker`` and beat processes,
-on a PostgreSQL database of their own and a Redis database of their own."""
+"""A real fleet for end-to-end tests: ``celery -A fairbeat worker`` and beat processes,
+on a PostgreSQL database of their own and a Redis database of their own
+(FAIRBEAT_TEST_E2E_REDIS_URL, else database 1 of the run's own redis-server)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ from fairbeat.tasks.settings import Settings
 from fairbeat.up import fleet
 from tests.conftest import REPO_ROOT, PostgresDatabases
 
-E2E_REDIS_URL = os.environ.get("FAIRBEAT_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
 # Generous: a loaded two-core CI machine may take a while to start a worker.
 DEADLINE_S = 90.0
 
 
 def fairbeat_env(**settings: str) -> dict[str, str]:
+    """The test process's environment without any FAIRBEAT_* variable, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRBEAT_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
     env.update({f"FAIRBEAT_{k.upper()}": v for k, v in settings.items()})
@@ -100,15 +101,17 @@ def running_fleet(
     logs: Path,
     beats: int = 1,
     loglevel: str = "info",
+    *,
+    redis_url: str,
     **overrides: str,
 ) -> Iterator[Fleet]:
-    """A worker and ``beats`` beat processes on a fresh database and a flushed broker."""
+    """A worker and ``beats`` beat processes on a fresh database and a flushed ``redis_url``."""
     database_url = pg_databases.create("e2e")
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     settings = {
         "database_url": database_url,
-        "redis_url": E2E_REDIS_URL,
+        "redis_url": redis_url,
         "imports": "tests.handlers",
         "retry_base_s": "0.05",
         "dispatch_interval_s": "0.5",
@@ -128,7 +131,8 @@ def running_fleet(
 
 @pytest.fixture(scope="module")
 def live(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
-    with running_fleet(pg_databases, tmp_path_factory.mktemp("fleet-logs")) as started:
+    logs = tmp_path_factory.mktemp("fleet-logs")
+    with running_fleet(pg_databases, logs, redis_url=e2e_redis_url) as started:
         yield started

@@ -20,11 +20,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def two_beats(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     # Two beat processes for the whole module: the second must do no harm.
+    logs = tmp_path_factory.mktemp("fair-logs")
     with running_fleet(
-        pg_databases, tmp_path_factory.mktemp("fair-logs"), beats=2, global_capacity="8"
+        pg_databases, logs, beats=2, redis_url=e2e_redis_url, global_capacity="8"
     ) as started:
         yield started
 

@@ -27,11 +27,12 @@ STALE_S = 3.0  # heartbeats every second; maintenance every second
 
 @pytest.fixture(scope="module")
 def fleet3(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     with running_fleet(
         pg_databases,
         tmp_path_factory.mktemp("liveness-logs"),
+        redis_url=e2e_redis_url,
         stale_after_s=str(STALE_S),
         maintenance_interval_s="1",
         delivery_timeout_s="5",

@@ -23,11 +23,15 @@ def actions(log: Path) -> list[str]:
 
 
 def test_ticks_and_maintenance_show_at_celerys_default_level(
-    pg_databases: PostgresDatabases, tmp_path: Path
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path: Path
 ) -> None:
     # Given a worker and beat at Celery's default level (warning),
     with running_fleet(
-        pg_databases, tmp_path, loglevel="warning", maintenance_interval_s="1"
+        pg_databases,
+        tmp_path,
+        loglevel="warning",
+        redis_url=e2e_redis_url,
+        maintenance_interval_s="1",
     ) as fleet:
         # when the fleet runs a job,
         result = fleet.run_cli("enqueue", "acme", "test.send", "--payload", '{"tag": "log"}')

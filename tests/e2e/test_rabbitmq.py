@@ -19,11 +19,10 @@ AMQP_URL = os.environ.get("FAIRBEAT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.
 
 @pytest.fixture(scope="module")
 def rabbit_fleet(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
-    with running_fleet(
-        pg_databases, tmp_path_factory.mktemp("rabbit-logs"), broker_url=AMQP_URL
-    ) as started:
+    logs = tmp_path_factory.mktemp("rabbit-logs")
+    with running_fleet(pg_databases, logs, redis_url=e2e_redis_url, broker_url=AMQP_URL) as started:
         started.client.control.purge()  # messages an earlier run left on the broker
         yield started
 

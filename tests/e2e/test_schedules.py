@@ -26,9 +26,10 @@ SLOTS = 10
 
 @pytest.fixture(scope="module")
 def two_beats(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
-    with running_fleet(pg_databases, tmp_path_factory.mktemp("schedule-logs"), beats=2) as fleet:
+    logs = tmp_path_factory.mktemp("schedule-logs")
+    with running_fleet(pg_databases, logs, beats=2, redis_url=e2e_redis_url) as fleet:
         yield fleet
 
 

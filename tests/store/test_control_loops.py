@@ -15,7 +15,7 @@ from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.dispatch import Dispatcher
 from fairbeat.tasks.gate import GateUnavailable, run_gate
 from fairbeat.tasks.runtime import runtime_of
-from tests.conftest import REDIS_URL, AppFactory
+from tests.conftest import AppFactory
 
 W0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=15)
@@ -110,9 +110,9 @@ def test_a_duplicate_send_demotes_to_base_at_once(app: Celery, engine: Engine) -
 
 
 def test_with_redis_down_the_gate_fails_loudly_and_writes_nothing(
-    make_app: AppFactory, engine: Engine
+    make_app: AppFactory, engine: Engine, redis_url: str
 ) -> None:
-    app = make_app(redis_url="redis://127.0.0.1:1/0", broker_url=REDIS_URL)
+    app = make_app(redis_url="redis://127.0.0.1:1/0", broker_url=redis_url)
     high_quota(app, engine, "vip")
     busy_window(engine, "vip", W0, concurrent=16)
     with pytest.raises(GateUnavailable, match="unreachable"):

@@ -100,13 +100,11 @@ def test_a_paused_workspace_waits_and_resumes(app: Celery, engine: Engine) -> No
 
 
 def test_without_redis_high_quota_workspaces_fall_back_to_base(
-    make_app: AppFactory, engine: Engine, redis_client: redis.Redis
+    make_app: AppFactory, engine: Engine, redis_client: redis.Redis, redis_url: str
 ) -> None:
-    from tests.conftest import REDIS_URL
-
     app = make_app(
         redis_url=DEAD_REDIS,
-        broker_url=REDIS_URL,
+        broker_url=redis_url,
         global_capacity=100,
         autoscale_enabled=False,
         claim_batch=100,
