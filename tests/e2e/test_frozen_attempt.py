@@ -23,11 +23,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def fast_recovery(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases,
+    e2e_redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fleet]:
     with running_fleet(
         pg_databases,
         tmp_path_factory.mktemp("once-stale-logs"),
+        redis_url=e2e_redis_url,
         stale_after_s="3",
         maintenance_interval_s="1",
         delivery_timeout_s="5",

@@ -17,12 +17,17 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def one_slot(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases,
+    e2e_redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fleet]:
     # One slot for jobs and control tasks alike, and the default stale cutoff
     # (15 minutes): only the time limit can free the slot within the test.
     with running_fleet(
-        pg_databases, tmp_path_factory.mktemp("time-limit-logs"), worker_concurrency="1"
+        pg_databases,
+        tmp_path_factory.mktemp("time-limit-logs"),
+        redis_url=e2e_redis_url,
+        worker_concurrency="1",
     ) as started:
         yield started
 
