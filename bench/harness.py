@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -41,17 +42,18 @@ READY_TIMEOUT_S = 60.0
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, migrated PostgreSQL database, dropped afterwards."""
+def fresh_database(migrated: bool = True) -> Iterator[str]:
+    """A new PostgreSQL database, dropped afterwards; with fairbeat's schema if ``migrated``."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"fairbeat_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+        if migrated:
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
         yield url
     finally:
         with admin.connect() as conn:
@@ -110,27 +112,38 @@ def fairbeat_fleet(database_url: str, **overrides: Any) -> Iterator[Celery]:
         yield client
 
 
-@contextmanager
-def plain_worker() -> Iterator[Celery]:
-    """A plain Celery worker with fairbeat's worker settings; yields its app."""
-    flush(PLAIN_REDIS, RESULTS_REDIS)
-    env = {**os.environ, "PLAIN_BROKER_URL": PLAIN_REDIS}
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment of a benchmark's child process: ours, this checkout importable."""
+    env = {**os.environ, **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bench.plain_app", "worker", "-l", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    from bench.plain_app import app
+    return env
 
-    app.conf.update(broker_url=PLAIN_REDIS)
+
+@contextmanager
+def child(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A benchmark's worker process, stopped (SIGTERM, then waited for) on exit."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_worker(app)
-        yield app
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def plain_worker(module: str = "bench.plain_app", **worker_env: str) -> Iterator[Celery]:
+    """A Celery worker of ``module`` (fairbeat's worker settings); yields its app to send with.
+
+    ``worker_env`` is added to the worker's environment (e.g. DB_BACKEND_URL).
+    """
+    flush(PLAIN_REDIS, RESULTS_REDIS)
+    env = bench_env(PLAIN_BROKER_URL=PLAIN_REDIS, **worker_env)
+    argv = [sys.executable, "-m", "celery", "-A", module, "worker", "-l", "warning"]
+    app: Celery = importlib.import_module(module).app
+    app.conf.update(broker_url=PLAIN_REDIS)
+    with child(argv, env):
+        wait_for_worker(app)
+        yield app
 
 
 def results() -> list[dict[str, float]]:
