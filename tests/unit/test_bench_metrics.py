@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.metrics import Event, max_min_fair, windowed_jain
+from bench.metrics import (
+    Event,
+    fastest,
+    makespan,
+    max_min_fair,
+    ratio,
+    slot_utilisation,
+    windowed_jain,
+)
 
 
 @given(
@@ -41,3 +50,42 @@ def test_serving_the_small_workspace_at_once_is_fair() -> None:
 
 def test_no_contention_means_no_score() -> None:
     assert windowed_jain(events("alone", 10, 0.0, 0.5, 0.5), 1.0) is None
+
+
+def job(enq: float, start: float, end: float) -> Event:
+    return {"ws": "w", "enq": enq, "start": start, "end": end}
+
+
+def test_slots_busy_from_first_enqueue_to_last_finish_are_fully_used() -> None:
+    # Two slots, each running two 1 s jobs back to back from t=0 to t=2.
+    history = [job(0.0, 0.0, 1.0), job(0.0, 1.0, 2.0), job(0.0, 0.0, 1.0), job(0.0, 1.0, 2.0)]
+    assert slot_utilisation(history, 2) == pytest.approx(1.0)
+
+
+def test_time_around_each_job_counts_against_the_slots() -> None:
+    # One slot, 1 s of handler time in a makespan of 4 s (enqueued at 0, ends at 4).
+    history = [job(0.0, 0.5, 1.0), job(0.0, 3.5, 4.0)]
+    assert makespan(history) == pytest.approx(4.0)
+    assert slot_utilisation(history, 1) == pytest.approx(0.25)
+    # The same history on four slots used a sixteenth of them.
+    assert slot_utilisation(history, 4) == pytest.approx(1 / 16)
+
+
+def test_slot_utilisation_needs_a_slot() -> None:
+    with pytest.raises(ValueError, match="slots must be at least 1"):
+        slot_utilisation([job(0.0, 0.0, 1.0)], 0)
+
+
+def test_ratio_rounds_and_refuses_a_zero_denominator() -> None:
+    assert ratio(21.6, 9.8) == 2.2041
+    assert ratio(1.0, 3.0) == 0.3333
+    with pytest.raises(ValueError, match="denominator must be positive"):
+        ratio(1.0, 0.0)
+
+
+def test_the_fastest_durable_peer_sets_the_durable_ratio() -> None:
+    rates = {"celery_db_backend": 120.5, "procrastinate": 310.0}
+    assert fastest(rates) == ("procrastinate", 310.0)
+    assert ratio(155.0, fastest(rates)[1]) == 0.5
+    with pytest.raises(ValueError, match="rates is empty"):
+        fastest({})
