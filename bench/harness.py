@@ -146,19 +146,21 @@ def plain_worker(module: str = "bench.plain_app", **worker_env: str) -> Iterator
         yield app
 
 
-def results() -> list[dict[str, float]]:
-    client = redis.Redis.from_url(RESULTS_REDIS)
+def results(url: str = RESULTS_REDIS) -> list[dict[str, float]]:
+    client = redis.Redis.from_url(url)
     return [json.loads(raw) for raw in client.lrange(RESULTS_KEY, 0, -1)]
 
 
-def wait_results(count: int, timeout_s: float = 900.0) -> list[dict[str, float]]:
-    client = redis.Redis.from_url(RESULTS_REDIS)
+def wait_results(
+    count: int, timeout_s: float = 900.0, url: str = RESULTS_REDIS
+) -> list[dict[str, float]]:
+    client = redis.Redis.from_url(url)
     deadline = time.monotonic() + timeout_s
     while client.llen(RESULTS_KEY) < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {client.llen(RESULTS_KEY)} of {count} jobs finished")
         time.sleep(0.05)
-    return results()
+    return results(url)
 
 
 def emit(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:
