@@ -34,7 +34,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-PERIOD_S = 0.25
+PERIOD_S = 1.0  # often enough for readings seconds apart; cheap in CPU
 IDLE_TASK = "-"
 _VERB = re.compile(r"\s*(\w+)")
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.I)

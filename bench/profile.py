@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,11 +66,13 @@ def _fleet(env: dict[str, str], workdir: Path, py_spy: Path | None) -> Iterator[
             subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
             for argv in (worker, beat)
         ]
+        worker_pid = procs[0].pid if py_spy is None else readings.only_child(procs[0].pid)
         try:
-            yield procs[0].pid if py_spy is None else readings.only_child(procs[0].pid)
+            yield worker_pid
         finally:
-            for proc in procs:
-                proc.terminate()
+            # The worker itself, not py-spy: py-spy writes its samples once it has exited.
+            os.kill(worker_pid, signal.SIGTERM)
+            procs[1].terminate()
             for proc in procs:
                 proc.wait(timeout=60)
 
@@ -120,6 +124,8 @@ def _measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     if spy is not None:
         report["py_spy"] = pyspy.summary(spy)
+        if args.py_spy_raw:
+            shutil.copyfile(spy, args.py_spy_raw)
     return report
 
 
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--workspaces", type=int, default=10)
     parser.add_argument("--job-ms", type=float, default=20.0)
     parser.add_argument("--py-spy", action="store_true", help="sample the worker with py-spy")
+    parser.add_argument("--py-spy-raw", type=Path, help="keep py-spy's raw samples here")
     args = parser.parse_args()
     harness.emit(run(args), args.json, lambda d: print(d))
 

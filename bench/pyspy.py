@@ -8,8 +8,12 @@ from typing import Any
 
 
 def summary(path: Path, top: int = 15) -> dict[str, Any]:
-    """Where the worker children's sampled CPU went: by library of the innermost frame,
-    and the fairbeat functions on the stack most often (inclusive)."""
+    """Where the worker children's main threads (the slots) spent sampled CPU: by library
+    of the innermost frame, and the fairbeat functions on the stack most often (inclusive).
+
+    py-spy runs without ``--idle``: a slot waiting on a socket or for its next
+    message is not sampled, so the shares are of time on (or queued for) a CPU.
+    """
     by_library: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     samples = 0
@@ -19,6 +23,8 @@ def summary(path: Path, top: int = 15) -> dict[str, Any]:
         if sum(f.startswith("process ") for f in frames) < 2:
             continue  # the worker's main process, not a pool child
         frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if frames and frames[0].startswith(("_bootstrap ", "Thread._bootstrap ")):
+            continue  # a thread the child started (heartbeats, the probe), not its slot
         n = int(count)
         samples += n
         by_library[_library(frames[-1]) if frames else "?"] += n
