@@ -287,6 +287,10 @@ def report(
         "per_job": _per_role(burst, jobs),
         "worker_children_by_task": _by_task(burst, jobs),
         "server": _server(burst, tail, jobs),
+        # Also Redis's server process and the database's backends (those alive at a reading).
+        "cpu_ms_per_job": budget.cpu_ms_per_job(
+            _cpu_totals(burst.before), _cpu_totals(burst.after), jobs
+        ),
         "idle_per_s": {role: _totals(idle, role, idle_s) for role in budget.ROLES},
         "slot_time": budget.slot_time(slots, makespan(events), handler_s, task_s, run_task),
     }
