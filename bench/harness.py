@@ -131,16 +131,22 @@ def child(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[byt
 
 
 @contextmanager
-def plain_worker(module: str = "bench.plain_app", **worker_env: str) -> Iterator[Celery]:
+def plain_worker(
+    module: str = "bench.plain_app", result_backend: str | None = None
+) -> Iterator[Celery]:
     """A Celery worker of ``module`` (fairbeat's worker settings); yields its app to send with.
 
-    ``worker_env`` is added to the worker's environment (e.g. DB_BACKEND_URL).
+    With ``result_backend``, the worker (through DB_BACKEND_URL) and the
+    sending app both use it, as one application's processes would.
     """
     flush(PLAIN_REDIS, RESULTS_REDIS)
-    env = bench_env(PLAIN_BROKER_URL=PLAIN_REDIS, **worker_env)
+    backend = {} if result_backend is None else {"DB_BACKEND_URL": result_backend}
+    env = bench_env(PLAIN_BROKER_URL=PLAIN_REDIS, **backend)
     argv = [sys.executable, "-m", "celery", "-A", module, "worker", "-l", "warning"]
     app: Celery = importlib.import_module(module).app
     app.conf.update(broker_url=PLAIN_REDIS)
+    if result_backend is not None:
+        app.conf.update(result_backend=result_backend)
     with child(argv, env):
         wait_for_worker(app)
         yield app

@@ -25,7 +25,7 @@ def celery_db_backend() -> Iterator[Submit]:
     """Celery with ``result_backend="db+postgresql…"`` and ``task_track_started``."""
     with harness.fresh_database(migrated=False) as url:
         backend = f"db+{url}"
-        with harness.plain_worker("bench.db_backend_app", DB_BACKEND_URL=backend) as app:
+        with harness.plain_worker("bench.db_backend_app", result_backend=backend) as app:
             results = harness.RESULTS_REDIS
 
             def submit(workspace: str, ms: float, now: float) -> None:
