@@ -152,14 +152,16 @@ def plain_worker(
         yield app
 
 
-def results(url: str = RESULTS_REDIS) -> list[dict[str, float]]:
-    client = redis.Redis.from_url(url)
+def results(url: str | None = None) -> list[dict[str, float]]:
+    client = redis.Redis.from_url(url or RESULTS_REDIS)
     return [json.loads(raw) for raw in client.lrange(RESULTS_KEY, 0, -1)]
 
 
 def wait_results(
-    count: int, timeout_s: float = 900.0, url: str = RESULTS_REDIS
+    count: int, timeout_s: float = 900.0, url: str | None = None
 ) -> list[dict[str, float]]:
+    """Until ``count`` jobs have recorded their timings in ``url`` (default: the run's)."""
+    url = url or RESULTS_REDIS  # read now: redis_databases() sets it for the run
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + timeout_s
     while client.llen(RESULTS_KEY) < count:
