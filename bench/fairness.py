@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import harness
-from bench.metrics import latency_summary, makespan, windowed_jain
+from bench.metrics import latency_summary, makespan, ratio, slot_utilisation, windowed_jain
 from fairbeat.tasks.api import enqueue
 
 WINDOW_S = 0.5
+SLOTS = 4  # one worker of concurrency 4, for both systems
 
 
 def _load(args: argparse.Namespace) -> list[str]:
@@ -38,6 +39,7 @@ def _measure(submit: Callable[[str, float], None], load: list[str]) -> dict[str,
         "small_p95_s": summary["p95_s"],
         "jain": None if jain is None else round(jain, 4),  # None: no window had contention
         "makespan_s": round(makespan(events), 3),
+        "slot_utilisation": round(slot_utilisation(events, SLOTS), 4),
         "jobs": len(events),
     }
 
@@ -71,14 +73,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "job_ms": args.job_ms,
         "fairbeat": fairbeat,
         "celery": celery,
-        "small_p95_ratio": round(fairbeat["small_p95_s"] / celery["small_p95_s"], 4),
+        "small_p95_ratio": ratio(fairbeat["small_p95_s"], celery["small_p95_s"]),
+        "makespan_ratio": ratio(fairbeat["makespan_s"], celery["makespan_s"]),
+        "slot_utilisation": fairbeat["slot_utilisation"],
     }
 
 
 def _render(data: dict[str, Any]) -> None:
     for system in ("fairbeat", "celery"):
         print(system, data[system])
-    print("small_p95_ratio", data["small_p95_ratio"])
+    for measure in ("small_p95_ratio", "makespan_ratio", "slot_utilisation"):
+        print(measure, data[measure])
 
 
 def main() -> None:

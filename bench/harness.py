@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -41,17 +42,18 @@ READY_TIMEOUT_S = 60.0
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, migrated PostgreSQL database, dropped afterwards."""
+def fresh_database(migrated: bool = True) -> Iterator[str]:
+    """A new PostgreSQL database, dropped afterwards; with fairbeat's schema if ``migrated``."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"fairbeat_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+        if migrated:
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
         yield url
     finally:
         with admin.connect() as conn:
@@ -110,42 +112,63 @@ def fairbeat_fleet(database_url: str, **overrides: Any) -> Iterator[Celery]:
         yield client
 
 
-@contextmanager
-def plain_worker() -> Iterator[Celery]:
-    """A plain Celery worker with fairbeat's worker settings; yields its app."""
-    flush(PLAIN_REDIS, RESULTS_REDIS)
-    env = {**os.environ, "PLAIN_BROKER_URL": PLAIN_REDIS}
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment of a benchmark's child process: ours, this checkout importable."""
+    env = {**os.environ, **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bench.plain_app", "worker", "-l", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    from bench.plain_app import app
+    return env
 
-    app.conf.update(broker_url=PLAIN_REDIS)
+
+@contextmanager
+def child(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A benchmark's worker process, stopped (SIGTERM, then waited for) on exit."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_worker(app)
-        yield app
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def results() -> list[dict[str, float]]:
-    client = redis.Redis.from_url(RESULTS_REDIS)
+@contextmanager
+def plain_worker(
+    module: str = "bench.plain_app", result_backend: str | None = None
+) -> Iterator[Celery]:
+    """A Celery worker of ``module`` (fairbeat's worker settings); yields its app to send with.
+
+    With ``result_backend``, the worker (through DB_BACKEND_URL) and the
+    sending app both use it, as one application's processes would.
+    """
+    flush(PLAIN_REDIS, RESULTS_REDIS)
+    backend = {} if result_backend is None else {"DB_BACKEND_URL": result_backend}
+    env = bench_env(PLAIN_BROKER_URL=PLAIN_REDIS, **backend)
+    argv = [sys.executable, "-m", "celery", "-A", module, "worker", "-l", "warning"]
+    app: Celery = importlib.import_module(module).app
+    app.conf.update(broker_url=PLAIN_REDIS)
+    if result_backend is not None:
+        app.conf.update(result_backend=result_backend)
+    with child(argv, env):
+        wait_for_worker(app)
+        yield app
+
+
+def results(url: str | None = None) -> list[dict[str, float]]:
+    client = redis.Redis.from_url(url or RESULTS_REDIS)
     return [json.loads(raw) for raw in client.lrange(RESULTS_KEY, 0, -1)]
 
 
-def wait_results(count: int, timeout_s: float = 900.0) -> list[dict[str, float]]:
-    client = redis.Redis.from_url(RESULTS_REDIS)
+def wait_results(
+    count: int, timeout_s: float = 900.0, url: str | None = None
+) -> list[dict[str, float]]:
+    """Until ``count`` jobs have recorded their timings in ``url`` (default: the run's)."""
+    url = url or RESULTS_REDIS  # read now: redis_databases() sets it for the run
+    client = redis.Redis.from_url(url)
     deadline = time.monotonic() + timeout_s
     while client.llen(RESULTS_KEY) < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {client.llen(RESULTS_KEY)} of {count} jobs finished")
         time.sleep(0.05)
-    return results()
+    return results(url)
 
 
 def emit(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:

@@ -75,3 +75,31 @@ def latency_summary(events: Sequence[Event], field: str = "end") -> dict[str, fl
 
 def makespan(events: Sequence[Event]) -> float:
     return max(float(e["end"]) for e in events) - min(float(e["enq"]) for e in events)
+
+
+def slot_utilisation(events: Sequence[Event], slots: int) -> float:
+    """Handler time over slot time: jobs' summed start-to-end over ``slots`` times the makespan.
+
+    1.0 means every slot ran a handler from the first enqueue to the last
+    finish; what is missing is time a slot spent on anything else (waiting
+    for a message, the work around each job) while jobs existed.
+    """
+    if slots < 1:
+        raise ValueError(f"slots must be at least 1, got {slots}")
+    busy = sum(float(e["end"]) - float(e["start"]) for e in events)
+    return busy / (slots * makespan(events))
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator`` rounded to 4 places, as the benchmarks report it."""
+    if denominator <= 0:
+        raise ValueError(f"denominator must be positive, got {denominator}")
+    return round(numerator / denominator, 4)
+
+
+def fastest(rates: Mapping[str, float]) -> tuple[str, float]:
+    """The system with the highest rate, and that rate."""
+    if not rates:
+        raise ValueError("rates is empty: give at least one system's rate")
+    name = max(rates, key=lambda system: rates[system])
+    return name, rates[name]

@@ -1,6 +1,7 @@
-"""No-op jobs per second end to end, enqueue to finish: fairbeat against plain Celery.
+"""No-op jobs per second end to end, enqueue to finish: fairbeat against plain Celery
+and against the durable peers (Celery's database result backend, procrastinate).
 
-python -m bench.throughput --json
+python -m bench.throughput --json       # needs the bench extra: pip install -e ".[bench]"
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import harness
-from bench.metrics import makespan
+from bench import harness, peers
+from bench.metrics import fastest, makespan, ratio
 from fairbeat.tasks.api import enqueue
+
+DURABLE = ("celery_db_backend", "procrastinate")
 
 
 def _measure(submit: Callable[[int, float], None], jobs: int) -> dict[str, Any]:
@@ -23,28 +26,51 @@ def _measure(submit: Callable[[int, float], None], jobs: int) -> dict[str, Any]:
     return {"jobs": jobs, "seconds": round(seconds, 3), "jobs_per_s": round(jobs / seconds, 1)}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _measure_peer(submit: peers.Submit, args: argparse.Namespace) -> dict[str, Any]:
+    return _measure(lambda n, now: submit(f"ws{n % args.workspaces}", 0, now), args.jobs)
+
+
+def _fairbeat(args: argparse.Namespace) -> dict[str, Any]:
     results = harness.RESULTS_REDIS
     with harness.fresh_database() as url, harness.fairbeat_fleet(url) as app:
 
-        def fairbeat_submit(n: int, now: float) -> None:
+        def submit(n: int, now: float) -> None:
             workspace = f"ws{n % args.workspaces}"
             payload = {"workspace": workspace, "ms": 0, "enqueued_at": now, "results": results}
             enqueue(workspace, "bench.work", payload, app=app)
 
-        fairbeat = _measure(fairbeat_submit, args.jobs)
+        return _measure(submit, args.jobs)
+
+
+def _celery(args: argparse.Namespace) -> dict[str, Any]:
+    results = harness.RESULTS_REDIS
     with harness.plain_worker() as plain:
 
-        def celery_submit(n: int, now: float) -> None:
+        def submit(n: int, now: float) -> None:
             plain.send_task("plain.work", args=(f"ws{n % args.workspaces}", 0, now, results))
 
-        celery = _measure(celery_submit, args.jobs)
+        return _measure(submit, args.jobs)
+
+
+def _durable(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    with peers.celery_db_backend() as submit:
+        db_backend = _measure_peer(submit, args)
+    with peers.procrastinate_worker() as submit:
+        procrastinate = _measure_peer(submit, args)
+    return {"celery_db_backend": db_backend, "procrastinate": procrastinate}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    systems = {"fairbeat": _fairbeat(args), "celery": _celery(args), **_durable(args)}
+    rate = {name: float(system["jobs_per_s"]) for name, system in systems.items()}
+    peer, peer_rate = fastest({name: rate[name] for name in DURABLE})
     return {
         "benchmark": "throughput",
         "workspaces": args.workspaces,
-        "fairbeat": fairbeat,
-        "celery": celery,
-        "ratio": round(fairbeat["jobs_per_s"] / celery["jobs_per_s"], 4),
+        **systems,
+        "ratio": ratio(rate["fairbeat"], rate["celery"]),
+        "durable_ratio": ratio(rate["fairbeat"], peer_rate),
+        "fastest_durable_peer": peer,
     }
 
 
