@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from fairbeat import controls
 from fairbeat.embedded import run_up
+from fairbeat.prune_cli import prune_cmd
 from fairbeat.schedule_cli import schedule_cli
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store import alerts, job_queries, migrate, workspaces
@@ -141,6 +142,7 @@ HEALTH_ROWS = (
 
 maintenance_cli = typer.Typer(no_args_is_help=True, help="Recovery, health snapshot, alerts.")
 cli.add_typer(maintenance_cli, name="maintenance")
+cli.command("prune")(prune_cmd)
 
 
 @maintenance_cli.command("run")

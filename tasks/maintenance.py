@@ -2,8 +2,9 @@
 
 Every minute (beat): mark silent runs STALE, return silent RUNNING jobs to
 PENDING (or FAILED on their last attempt), send claims no worker started
-again, store a health snapshot, and fire or resolve alerts. One run per
-interval (the function_run window key); each step's counts go in its report.
+again, store a health snapshot, fire or resolve alerts, and prune finished
+rows past their retention in bounded batches. One run per interval (the
+function_run window key); each step's counts go in its report.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from fairbeat.scheduling.alerts import (
     alert_actions,
 )
 from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
-from fairbeat.store import alerts, health, recovery, runs
+from fairbeat.scheduling.retention import TABLES, cutoffs
+from fairbeat.store import alerts, health, recovery, retention, runs
 from fairbeat.store.db import autocommit
 from fairbeat.tasks import ledger, limits
 from fairbeat.tasks.alerting import sink_for
@@ -167,6 +169,46 @@ def _maintain(rt: Runtime, now: datetime, report: dict[str, Any], app: Celery) -
     report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
     _publish_signals(rt, figures)
     report["alerts"] = evaluate_alerts(rt, now, figures, len(stale))
+    report["pruned"] = prune(rt, now)["deleted"]
+
+
+def prune(
+    rt: Runtime, now: datetime, older_than_s: float | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Delete finished rows past their retention (or ``older_than_s``), oldest first.
+
+    Each batch is its own short transaction of at most FAIRBEAT_PRUNE_BATCH_SIZE
+    rows, and each table gets at most FAIRBEAT_PRUNE_MAX_BATCHES batches; a
+    table cut short is listed under ``more`` and goes on at the next run.
+    ``dry_run`` counts what would go and deletes nothing.
+    """
+    plan = cutoffs(rt.settings.retention, now, older_than_s)
+    size, most = rt.settings.prune_batch_size, rt.settings.prune_max_batches
+    deleted: dict[str, int] = {}
+    more: list[str] = []
+    for name in TABLES:
+        before = plan.before[name]
+        if dry_run:
+            with rt.engine.connect() as conn:
+                deleted[name] = retention.count_prunable(conn, name, before)
+            continue
+        deleted[name] = 0
+        for _ in range(most):
+            with rt.engine.begin() as conn:
+                n = retention.prune_batch(conn, name, before, size)
+            deleted[name] += n
+            if n < size:
+                break
+        else:
+            more.append(name)
+    return {
+        "reason_code": plan.reason_code,
+        "dry_run": dry_run,
+        "cutoffs": {name: at.isoformat() for name, at in plan.before.items()},
+        ("would_delete" if dry_run else "deleted"): deleted,
+        "more": more,
+        **plan.evidence,
+    }
 
 
 HEALTH_IN_REPORT = (

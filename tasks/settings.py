@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from fairbeat.scheduling.fair import MIN_WEIGHT
 from fairbeat.scheduling.quota import DEFAULT_TIER_QUOTAS
+from fairbeat.scheduling.retention import RetentionPolicy, parse_duration
 
 # Enterprise workspaces get twice the share of a default one when both wait.
 DEFAULT_TIER_WEIGHTS = {"default": 1.0, "enterprise": 2.0}
@@ -91,6 +92,31 @@ DEFAULT_HEALTH_WINDOW_S = 900.0
 DEFAULT_LOG_TICK_EVERY_S = 10.0
 # As locked by the design: the queue-age p95 breaches at 5 minutes.
 DEFAULT_QUEUE_AGE_ALERT_S = 300.0
+# Retention (maintenance prunes older finished rows; fairbeat prune does it by hand).
+# A week of succeeded jobs answers "what ran last week?", and keeps a dedupe key
+# taken for a week after its job finished.
+DEFAULT_RETAIN_SUCCEEDED_S = 7 * 86_400.0
+# Dead letters and cancellations wait for a person to look (and retry): a month
+# covers a holiday and a monthly review.
+DEFAULT_RETAIN_FAILED_S = 30 * 86_400.0
+DEFAULT_RETAIN_CANCELLED_S = 30 * 86_400.0
+# The run ledger writes about 92k rows a day while idle and is read for the last
+# minutes; two days still answer "what happened overnight?".
+DEFAULT_RETAIN_FUNCTION_RUN_S = 2 * 86_400.0
+# Duplicate events are rare and each is an incident's evidence: a month.
+DEFAULT_RETAIN_DUPLICATE_EVENT_S = 30 * 86_400.0
+# Quota changes and alert episodes are audit history, a few rows a window:
+# a quarter covers a quarterly review and any postmortem.
+DEFAULT_RETAIN_GATE_DECISION_S = 90 * 86_400.0
+DEFAULT_RETAIN_ALERT_S = 90 * 86_400.0
+# One snapshot a minute: a week of trends.
+DEFAULT_RETAIN_HEALTH_SNAPSHOT_S = 7 * 86_400.0
+# Each prune statement deletes at most this many rows in its own short
+# transaction, so no lock is held for long.
+DEFAULT_PRUNE_BATCH_SIZE = 1000
+# Batches per table per maintenance run: 20,000 rows a minute per table, above
+# 300 finished jobs a second sustained; what is left goes on the next run.
+DEFAULT_PRUNE_MAX_BATCHES = 20
 # Autoscale bounds: capacity grows by this per active workspace, within [min, max].
 DEFAULT_CAPACITY_MIN = 8
 DEFAULT_CAPACITY_MAX = 512
@@ -182,6 +208,16 @@ class Settings(BaseSettings):
     maintenance_interval_s: float = Field(DEFAULT_MAINTENANCE_INTERVAL_S, gt=0, le=3600)
     health_window_s: float = Field(DEFAULT_HEALTH_WINDOW_S, ge=1)
     queue_age_alert_s: float = Field(DEFAULT_QUEUE_AGE_ALERT_S, gt=0)
+    retain_succeeded_s: float = Field(DEFAULT_RETAIN_SUCCEEDED_S, ge=0)
+    retain_failed_s: float = Field(DEFAULT_RETAIN_FAILED_S, ge=0)
+    retain_cancelled_s: float = Field(DEFAULT_RETAIN_CANCELLED_S, ge=0)
+    retain_function_run_s: float = Field(DEFAULT_RETAIN_FUNCTION_RUN_S, ge=0)
+    retain_duplicate_event_s: float = Field(DEFAULT_RETAIN_DUPLICATE_EVENT_S, ge=0)
+    retain_gate_decision_s: float = Field(DEFAULT_RETAIN_GATE_DECISION_S, ge=0)
+    retain_alert_s: float = Field(DEFAULT_RETAIN_ALERT_S, ge=0)
+    retain_health_snapshot_s: float = Field(DEFAULT_RETAIN_HEALTH_SNAPSHOT_S, ge=0)
+    prune_batch_size: int = Field(DEFAULT_PRUNE_BATCH_SIZE, ge=1, le=10_000)
+    prune_max_batches: int = Field(DEFAULT_PRUNE_MAX_BATCHES, ge=1, le=10_000)
     top_workspaces: int = Field(DEFAULT_TOP_WORKSPACES, ge=1, le=1000)
     slack_webhook_url: str | None = None  # None: alerts go to the log only
     log_format: Literal["json", "text"] = "json"
@@ -213,6 +249,22 @@ class Settings(BaseSettings):
     @classmethod
     def _imports(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator(
+        "retain_succeeded_s",
+        "retain_failed_s",
+        "retain_cancelled_s",
+        "retain_function_run_s",
+        "retain_duplicate_event_s",
+        "retain_gate_decision_s",
+        "retain_alert_s",
+        "retain_health_snapshot_s",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        # A retention also reads as a duration: FAIRBEAT_RETAIN_FAILED_S=30d.
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -326,6 +378,21 @@ class Settings(BaseSettings):
     def heartbeat_every_s(self) -> float:
         """How often a running job's lock is refreshed: thrice per stale cutoff."""
         return max(0.5, self.stale_after_s / 3)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            succeeded_s=self.retain_succeeded_s,
+            failed_s=self.retain_failed_s,
+            cancelled_s=self.retain_cancelled_s,
+            function_run_s=self.retain_function_run_s,
+            duplicate_event_s=self.retain_duplicate_event_s,
+            gate_decision_s=self.retain_gate_decision_s,
+            alert_s=self.retain_alert_s,
+            health_snapshot_s=self.retain_health_snapshot_s,
+            gate_window_s=self.gate_window_s,
+            health_window_s=self.health_window_s,
+        )
 
     @property
     def broker(self) -> str:

@@ -109,6 +109,8 @@ class Job(Base):
         # The health window: jobs started, and finished, in the last minutes.
         Index("ix_job_started_at", "started_at"),
         Index("ix_job_finished_at", "finished_at"),
+        # Retention: the oldest finished jobs of one status, without a scan.
+        Index("ix_job_status_finished_at", "status", "finished_at"),
     )
 
 
@@ -163,6 +165,8 @@ class FunctionRun(Base):
         Index("ix_function_run_status", "status", "heartbeat_at"),
         # "Has a successor with a higher fence begun?", asked before each claim.
         Index("ix_function_run_fence", "function", "fence"),
+        # Retention: the oldest finished runs.
+        Index("ix_function_run_finished_at", "finished_at"),
     )
 
 
@@ -193,6 +197,7 @@ class Alert(Base):
     __table_args__ = (
         UniqueConstraint("kind", "episode"),
         Index("ix_alert_open", "kind", "resolved_at"),
+        Index("ix_alert_resolved_at", "resolved_at"),  # retention
     )
 
 
@@ -225,7 +230,10 @@ class GateDecision(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     decided_at: Mapped[datetime]
 
-    __table_args__ = (UniqueConstraint("window", "workspace_id"),)
+    __table_args__ = (
+        UniqueConstraint("window", "workspace_id"),
+        Index("ix_gate_decision_decided_at", "decided_at"),  # retention
+    )
 
 
 class OperatorAction(Base):
