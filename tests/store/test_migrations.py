@@ -103,3 +103,14 @@ def test_the_comparison_sees_a_missing_migration(fresh_engine: Engine) -> None:
     migrate.downgrade(fresh_engine, "-1")
     with fresh_engine.connect() as conn:
         assert real_drift(conn) != []
+
+
+def test_the_retention_indexes_exist(engine: Engine) -> None:
+    wanted = {
+        "job": "ix_job_status_finished_at",
+        "function_run": "ix_function_run_finished_at",
+        "alert": "ix_alert_resolved_at",
+        "gate_decision": "ix_gate_decision_decided_at",
+    }
+    for table, index in wanted.items():
+        assert index in {ix["name"] for ix in inspect(engine).get_indexes(table)}
