@@ -28,7 +28,10 @@ def _older_than(value: str | None) -> float | None:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+        Console(stderr=True).print(
+            f"[red]error:[/red] --older-than: {exc}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(2) from None
 
 
 def prune_cmd(

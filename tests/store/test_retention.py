@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -28,17 +28,25 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _ids = count(1)
 
 
+RuntimeFactory = Callable[..., Runtime]
+
+
 @pytest.fixture
-def runtime(database_url: str) -> Iterator[Runtime]:
-    rt = Runtime(Settings(database_url=database_url))
-    yield rt
-    rt.engine.dispose()
+def make_runtime(database_url: str) -> Iterator[RuntimeFactory]:
+    made: list[Runtime] = []
+
+    def build(**values: Any) -> Runtime:
+        made.append(Runtime(Settings(database_url=database_url, **values)))
+        return made[-1]
+
+    yield build
+    for rt in made:
+        rt.engine.dispose()
 
 
-def with_settings(rt: Runtime, **values: Any) -> Runtime:
-    changed = Runtime(rt.settings.model_copy(update=values))
-    changed._engine = rt.engine  # noqa: SLF001 (share the test's pool)
-    return changed
+@pytest.fixture
+def runtime(make_runtime: RuntimeFactory) -> Runtime:
+    return make_runtime()
 
 
 def jobs(status: str, at: datetime, n: int = 1, workspace: str = "acme") -> list[dict[str, Any]]:
@@ -182,9 +190,9 @@ def test_evidence_of_the_previous_gate_window_is_kept_even_at_zero_retention(
 
 
 def test_each_statement_deletes_a_bounded_batch_and_a_run_stops_at_its_budget(
-    runtime: Runtime,
+    make_runtime: RuntimeFactory,
 ) -> None:
-    rt = with_settings(runtime, prune_batch_size=3, prune_max_batches=2)
+    rt = make_runtime(prune_batch_size=3, prune_max_batches=2)
     insert(rt.engine, {job_table: jobs("SUCCEEDED", T0 - timedelta(days=30), 10)})
     first = prune(rt, T0)
     assert first["deleted"]["job_succeeded"] == 6 and first["more"] == ["job_succeeded"]
@@ -268,9 +276,9 @@ def table_counts(engine: Engine, since: dict[str, datetime]) -> dict[str, tuple[
 
 
 def test_a_simulated_day_keeps_every_table_bounded_and_every_needed_row(
-    runtime: Runtime,
+    make_runtime: RuntimeFactory,
 ) -> None:
-    rt = with_settings(runtime, **DAY_SETTINGS)
+    rt = make_runtime(**DAY_SETTINGS)
     policy = rt.settings.retention
     floor_s = 2 * policy.gate_window_s + STEP.total_seconds()
     bounds = {

@@ -102,7 +102,14 @@ def test_no_cutoff_reaches_into_evidence_still_needed(
     older_than_s: float | None,
 ) -> None:
     now = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=offset_s)
-    p = RetentionPolicy(*kept, gate_window_s=gate_window_min * 60, health_window_s=health_window_s)
+    fields = [f"{kind}_s" for kind in ("succeeded", "failed", "cancelled", "function_run")]
+    fields += [f"{kind}_s" for kind in ("duplicate_event", "gate_decision", "alert")]
+    fields += ["health_snapshot_s"]
+    p = RetentionPolicy(
+        **dict(zip(fields, kept, strict=True)),
+        gate_window_s=gate_window_min * 60,
+        health_window_s=health_window_s,
+    )
     plan = cutoffs(p, now, older_than_s)
     previous_gate = previous_gate_window_start(now, p.gate_window_s)
     for table in TABLES:
@@ -118,7 +125,7 @@ def test_no_cutoff_reaches_into_evidence_still_needed(
 def test_retention_settings_take_durations_and_refuse_bad_ones() -> None:
     assert load_settings(retain_failed_s="30d").retain_failed_s == 30 * DAY
     assert load_settings(retain_failed_s=60).retain_failed_s == 60
-    with pytest.raises(SettingsError, match="FAIRBEAT_RETAIN_ALERT_S: .*not a duration"):
+    with pytest.raises(SettingsError, match=r"FAIRBEAT_RETAIN_ALERT_S: .*not a duration"):
         load_settings(retain_alert_s="soon")
     with pytest.raises(SettingsError, match="FAIRBEAT_RETAIN_ALERT_S"):
         load_settings(retain_alert_s=-1)
