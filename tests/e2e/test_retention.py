@@ -52,6 +52,8 @@ def pruning_fleet(
     with running_fleet(
         pg_databases,
         tmp_path_factory.mktemp("retention-logs"),
+        1,
+        "info",
         maintenance_interval_s="1",
         gate_window_s="60",
         health_window_s="1",

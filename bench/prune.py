@@ -1,0 +1,174 @@
+"""Dispatch tick time on PostgreSQL with and without a prune running beside it.
+
+    python -m bench.prune --json                       # 1M finished jobs
+    python -m bench.prune --json --finished 100000     # a smaller run
+
+The job table gets ``--finished`` SUCCEEDED jobs finished a month ago (past
+the default 7-day retention) and a due backlog of PENDING jobs, both with
+generate_series, then VACUUM ANALYZE. First the real dispatcher ticks alone
+(select, plan, claim, send to Redis; the claims handed back between ticks);
+then the same ticks while another process prunes the finished jobs as
+maintenance does, batch after batch of FAIRBEAT_PRUNE_BATCH_SIZE rows, each
+its own transaction; then alone again, so that a shared machine's drift shows.
+Printed: tick times each way, the ratio of the tick median while pruning to
+the lower of the two alone, and the prune's batch times and rows per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Engine, text
+
+from bench import harness
+from fairbeat.scheduling.retention import cutoffs
+from fairbeat.store import retention
+from fairbeat.store.db import make_engine
+from fairbeat.tasks.application import create_app
+from fairbeat.tasks.dispatch import Dispatcher
+from fairbeat.tasks.runtime import Runtime
+from fairbeat.tasks.settings import Settings
+
+BACKLOG = 10_000
+WORKSPACES = 100
+TICKS = 40
+TICK_GAP_S = 0.1
+
+
+def _fill(engine: Engine, finished: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO job (workspace_id, kind, payload, status, run_at, created_at,
+                                    started_at, finished_at)
+                   SELECT 'ws' || lpad((g % :w)::text, 6, '0'), 'bench.work', '{}', 'SUCCEEDED',
+                          now() - interval '31 days', now() - interval '31 days',
+                          now() - interval '30 days' - make_interval(secs => g % 86400),
+                          now() - interval '30 days' - make_interval(secs => g % 86400)
+                   FROM generate_series(1, :n) g"""
+            ),
+            {"w": WORKSPACES, "n": finished},
+        )
+        conn.execute(
+            text(
+                """INSERT INTO job (workspace_id, kind, payload, run_at, created_at)
+                   SELECT 'ws' || lpad((g % :w)::text, 6, '0'), 'bench.work', '{}',
+                          now() - make_interval(secs => g % 600), now()
+                   FROM generate_series(1, :n) g"""
+            ),
+            {"w": WORKSPACES, "n": BACKLOG},
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE job"))
+
+
+def _reset(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job SET status = 'PENDING' WHERE status = 'CLAIMED'"))
+    harness.flush(harness.FAIRBEAT_REDIS)
+
+
+def _ticks(app: Celery, engine: Engine) -> dict[str, Any]:
+    dispatcher = Dispatcher(app)
+    dispatcher.tick(fence=0, redis_ok=True)  # warm caches and plans
+    _reset(engine)
+    times = []
+    began = time.perf_counter()
+    for _ in range(TICKS):
+        started = time.perf_counter()
+        dispatcher.tick(fence=0, redis_ok=True)
+        times.append(time.perf_counter() - started)
+        _reset(engine)
+        time.sleep(TICK_GAP_S)
+    times.sort()
+    return {
+        "ticks": len(times),
+        "tick_median_s": round(statistics.median(times), 4),
+        "tick_p95_s": round(times[int(0.95 * (len(times) - 1))], 4),
+        "tick_max_s": round(times[-1], 4),
+        "elapsed_s": round(time.perf_counter() - began, 2),
+    }
+
+
+def _prune(url: str, started: Event, stop: Event, out: Any) -> None:
+    """Prune the finished jobs as maintenance does, until none are left or told to stop."""
+    rt = Runtime(Settings(database_url=url))
+    size = rt.settings.prune_batch_size
+    before = cutoffs(rt.settings.retention, datetime.now(UTC)).before["job_succeeded"]
+    batches: list[float] = []
+    deleted, began = 0, time.perf_counter()
+    started.set()
+    while not stop.is_set():
+        t = time.perf_counter()
+        with rt.engine.begin() as conn:
+            n = retention.prune_batch(conn, "job_succeeded", before, size)
+        batches.append(time.perf_counter() - t)
+        deleted += n
+        if n < size:
+            break
+    elapsed = time.perf_counter() - began
+    batches.sort()
+    out.put(
+        {
+            "batch_size": size,
+            "batches": len(batches),
+            "rows_deleted": deleted,
+            "rows_per_s": round(deleted / elapsed, 1),
+            "batch_median_s": round(statistics.median(batches), 4),
+            "batch_max_s": round(batches[-1], 4),
+            "elapsed_s": round(elapsed, 2),
+            "finished_all": not stop.is_set(),
+        }
+    )
+    rt.engine.dispose()
+
+
+def run(finished: int) -> dict[str, Any]:
+    with harness.fresh_database() as url:
+        harness.flush(harness.FAIRBEAT_REDIS)
+        app = create_app(Settings(**harness.fairbeat_settings(url)))
+        engine = make_engine(url)
+        _fill(engine, finished)
+        before = _ticks(app, engine)
+        ctx = multiprocessing.get_context("spawn")
+        started, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+        pruner = ctx.Process(target=_prune, args=(url, started, stop, out))
+        pruner.start()
+        started.wait()
+        beside = _ticks(app, engine)
+        stop.set()
+        prune_stats = out.get()
+        pruner.join()
+        after = _ticks(app, engine)  # alone again: the machine's drift, not the prune's
+        engine.dispose()
+    alone = min(before["tick_median_s"], after["tick_median_s"])
+    return {
+        "benchmark": "prune",
+        "finished_jobs": finished,
+        "due_backlog": BACKLOG,
+        "workspaces": WORKSPACES,
+        "dispatch_alone_before": before,
+        "dispatch_while_pruning": beside,
+        "dispatch_alone_after": after,
+        "prune": prune_stats,
+        "tick_median_ratio": round(beside["tick_median_s"] / alone, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--finished", type=int, default=1_000_000)
+    args = parser.parse_args()
+    harness.emit(run(args.finished), args.json, lambda d: print(d))
+
+
+if __name__ == "__main__":
+    main()
