@@ -20,9 +20,10 @@ from fairbeat.store.models import (
     job_table,
 )
 from fairbeat.store.retention import TARGETS, row_counts
-from fairbeat.tasks.maintenance import prune
-from fairbeat.tasks.runtime import Runtime
+from fairbeat.tasks.maintenance import prune, run_maintenance
+from fairbeat.tasks.runtime import Runtime, runtime_of
 from fairbeat.tasks.settings import Settings
+from tests.conftest import AppFactory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _ids = count(1)
@@ -315,3 +316,24 @@ def _of_kind(rows: dict[Any, list[dict[str, Any]]], name: str) -> list[dict[str,
         status = name.split("_")[1].upper()
         return [r for r in rows[job_table] if r["status"] == status]
     return rows.get(target, [])
+
+
+def test_maintenance_prunes_on_each_run_and_reports_it(make_app: AppFactory) -> None:
+    # Given a dead letter a year old and one from a minute ago
+    app = make_app()
+    rt = runtime_of(app)
+    now = rt.now()
+    insert(
+        rt.engine,
+        {
+            job_table: [
+                *jobs("FAILED", now - timedelta(days=365)),
+                *jobs("FAILED", now - timedelta(minutes=1)),
+            ]
+        },
+    )
+    # When maintenance runs
+    report = run_maintenance(app, window_key="test:retention")
+    # Then the old one went, and the report says so
+    assert report["pruned"]["job_failed"] == 1
+    assert statuses(rt.engine) == {"FAILED": 1}
