@@ -1,10 +1,12 @@
 """Pruning finished rows, one bounded batch per statement.
 
-Each batch is ``DELETE ... WHERE id IN (SELECT id ... ORDER BY <indexed time>
-LIMIT n) AND <the same condition>``: the inner select walks an index (see
-migration 0006), and the condition is checked again on the rows being
-deleted, so a row that changed in between (a dead letter retried back to
-PENDING) is left alone. Which rows can ever match is fixed here:
+Each batch is ``WITH oldest AS MATERIALIZED (SELECT id ... ORDER BY <indexed
+time> LIMIT n FOR UPDATE SKIP LOCKED) DELETE ... WHERE id IN (SELECT id FROM
+oldest) AND <the same condition>``: the select walks an index (migration
+0006) and skips rows someone else holds (SQLite has no row locks; it
+serialises writers instead), and the condition is checked again on the rows
+being deleted, so a row that changed in between (a dead letter retried back
+to PENDING) is left alone. Which rows can ever match is fixed here:
 
 - jobs only in their finished state (SUCCEEDED, FAILED, CANCELLED), never
   PENDING, CLAIMED or RUNNING, whatever their age;
@@ -94,16 +96,26 @@ def prune_batch(conn: Connection, name: str, before: datetime, limit: int) -> in
     """Delete up to ``limit`` of the oldest prunable ``name`` rows; how many went."""
     target = TARGETS[name]
     table = target.table
+    # PostgreSQL: rows another pruner (or writer) holds are left to it, so two
+    # prunes at once neither wait on nor deadlock with each other. Materialised,
+    # so the locking, limited select runs once (inlined, PostgreSQL may run it
+    # again per row and delete past the limit).
     oldest = (
         select(table.c.id)
         .where(target.condition(before))
         .order_by(table.c[target.time_column])
         .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("oldest")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    result = conn.execute(
-        delete(table).where(table.c.id.in_(oldest.scalar_subquery()), target.condition(before))
+    # RETURNING counts on both databases (sqlite3 reports no rowcount after WITH).
+    deleted = conn.execute(
+        delete(table)
+        .where(table.c.id.in_(select(oldest.c.id)), target.condition(before))
+        .returning(table.c.id)
     )
-    return int(result.rowcount)
+    return len(deleted.all())
 
 
 def count_prunable(conn: Connection, name: str, before: datetime) -> int:

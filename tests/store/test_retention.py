@@ -337,3 +337,24 @@ def test_maintenance_prunes_on_each_run_and_reports_it(make_app: AppFactory) -> 
     # Then the old one went, and the report says so
     assert report["pruned"]["job_failed"] == 1
     assert statuses(rt.engine) == {"FAILED": 1}
+
+
+def test_rows_another_transaction_holds_are_skipped_not_waited_on(pg_url: str) -> None:
+    # PostgreSQL only: SQLite has no row locks (it serialises writers).
+    rt = Runtime(Settings(database_url=pg_url))
+    with rt.engine.begin() as conn:
+        conn.execute(job_table.delete())
+    insert(rt.engine, {job_table: jobs("SUCCEEDED", T0 - timedelta(days=30), 4)})
+    with rt.engine.connect() as holder:
+        # Given another transaction holding the two oldest finished jobs
+        held = holder.execute(
+            select(job_table.c.id).order_by(job_table.c.id).limit(2).with_for_update()
+        ).scalars()
+        held_ids = list(held)
+        # When a prune runs meanwhile, it does not wait: it deletes the other two
+        assert prune(rt, T0)["deleted"]["job_succeeded"] == 2
+        holder.rollback()
+    # And once they are free, the next prune takes them
+    assert prune(rt, T0)["deleted"]["job_succeeded"] == 2
+    assert len(held_ids) == 2
+    rt.engine.dispose()
