@@ -45,7 +45,7 @@ OLD_PENDING = 50
 
 @pytest.fixture(scope="module")
 def pruning_fleet(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     # Maintenance, and so pruning, every second, in small batches; the
     # shortest gate window and health window, so the evidence floor is near.
@@ -54,6 +54,7 @@ def pruning_fleet(
         tmp_path_factory.mktemp("retention-logs"),
         1,
         "info",
+        redis_url=e2e_redis_url,
         maintenance_interval_s="1",
         gate_window_s="60",
         health_window_s="1",
