@@ -170,7 +170,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--finished", type=int, default=1_000_000)
     args = parser.parse_args()
-    harness.emit(run(args.finished), args.json, lambda d: print(d))
+    with harness.redis_databases():
+        data = run(args.finished)
+    harness.emit(data, args.json, lambda d: print(d))
 
 
 if __name__ == "__main__":
