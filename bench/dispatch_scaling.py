@@ -71,7 +71,7 @@ def _time_ticks(app: Celery, engine: Engine) -> dict[str, Any]:
         started = time.perf_counter()
         report = dispatcher.tick(fence=0, redis_ok=True)
         times.append(time.perf_counter() - started)
-        claimed.append(report["claimed"])
+        claimed.append(report.claimed)
         _reset(engine)
     ranked = []
     for _ in range(3):

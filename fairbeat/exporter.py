@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from redis import RedisError
 
+from fairbeat.scheduling.tick import RunReport
 from fairbeat.store import runs, selection
 from fairbeat.tasks import quotas
 from fairbeat.tasks.health import snapshot
@@ -46,12 +47,13 @@ class LedgerCounters:
 
     def _add(self, function: str, report: dict[str, Any]) -> None:
         if function == "dispatch":
+            run = RunReport.from_dict(report)
             self.totals["dispatch_runs"] += 1
-            self.totals["dispatch_ticks"] += report.get("ticks", 0)
-            self.totals["claimed"] += report.get("claimed", 0)
-            self.totals["lost_claims"] += report.get("lost_claims", 0)
-            for tick in report.get("last_ticks", []):
-                self.unclaimed.update(tick.get("unclaimed", {}))
+            self.totals["dispatch_ticks"] += run.ticks
+            self.totals["claimed"] += run.claimed
+            self.totals["lost_claims"] += run.lost_claims
+            for tick in run.last_ticks:
+                self.unclaimed.update(tick.unclaimed)
         elif function == "maintenance":
             self.totals["maintenance_runs"] += 1
             self.totals["stale_runs_marked"] += len(report.get("stale_runs_marked", []))

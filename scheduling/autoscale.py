@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fairbeat.scheduling.reasons import GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN
+
 OPERATOR_PIN = "OPERATOR_PIN"
 OPERATOR_STEP = "OPERATOR_STEP"
 STEP_DOWN_ERROR_GUARDRAIL = "STEP_DOWN_ERROR_GUARDRAIL"
@@ -148,3 +150,59 @@ def _decide(inputs: AutoscaleInputs, policy: AutoscalePolicy) -> tuple[int, str]
     if inputs.due_backlog == 0 and inputs.in_flight * 2 <= previous and previous > low:
         return _clamp(previous - policy.idle_step, low, high), STEP_DOWN_IDLE
     return held, HOLD
+
+
+# Not rules of the decision above: where a tick's capacity came from otherwise.
+FIXED_CAPACITY = "FIXED_CAPACITY"  # autoscale is off: FAIRBEAT_GLOBAL_CAPACITY
+REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"  # no state to scale from: the fixed capacity
+CONTENTION_SMOOTHING = 0.2  # weight of the newest tick in the contention average
+
+
+def fixed_capacity(capacity: int, reason_code: str, worker_concurrency: int) -> CapacityDecision:
+    """A capacity that is not scaled: autoscale off, or no state to scale from."""
+    slots = 2 * max(1, worker_concurrency)
+    return CapacityDecision(capacity, reason_code, -(-capacity // slots), {"fixed": capacity})
+
+
+def held_by(decision: CapacityDecision, state: Mapping[str, Any]) -> str:
+    """What jobs held by capacity are waiting for: a guardrail's step-down, or
+    plain capacity (the reason code the plan counts them under)."""
+    if decision.reason_code in GUARDRAILS or (
+        decision.reason_code == HOLD_COOLDOWN and state.get("reason") in GUARDRAILS
+    ):
+        return GUARDRAIL_STEP_DOWN
+    return GLOBAL_CAPACITY
+
+
+def smoothed_contention(previous: float | None, planned: int, lost: int) -> float | None:
+    """Lost claims / planned claims, averaged over recent ticks; a tick that
+    planned nothing says nothing about contention."""
+    if not planned:
+        return previous
+    sample = lost / planned
+    if previous is None:
+        return sample
+    return CONTENTION_SMOOTHING * sample + (1 - CONTENTION_SMOOTHING) * previous
+
+
+def next_state(
+    decision: CapacityDecision,
+    state: Mapping[str, Any],
+    *,
+    now_s: float,
+    planned: int,
+    lost: int,
+) -> dict[str, Any] | None:
+    """The autoscale state to carry into the next tick; None when nothing is kept
+    (a fixed capacity has no state)."""
+    if decision.reason_code in (FIXED_CAPACITY, REDIS_UNAVAILABLE):
+        return None
+    # A hold inside a guardrail's cooldown keeps naming the guardrail.
+    was_guardrail = decision.reason_code == HOLD_COOLDOWN and state.get("reason") in GUARDRAILS
+    return {
+        "capacity": decision.capacity,
+        "reason": state.get("reason") if was_guardrail else decision.reason_code,
+        "desired_workers": decision.desired_workers,
+        "last_step_down_s": now_s if decision.starts_cooldown else state.get("last_step_down_s"),
+        "contention": smoothed_contention(state.get("contention"), planned, lost),
+    }

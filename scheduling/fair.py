@@ -26,6 +26,7 @@ from typing import Any
 
 from fairbeat.scheduling.reasons import (
     CLAIM_BATCH,
+    FLEET_SLOTS,
     GLOBAL_CAPACITY,
     GUARDRAIL_STEP_DOWN,
     LADDER_UNAVAILABLE,
@@ -159,10 +160,12 @@ def plan_fair(
 ) -> FairPlan:
     """``borrow_limit`` > 0 lets a workspace at its quota take up to that many more
     while capacity would otherwise idle. ``capacity_reason`` names what holds jobs
-    back when capacity runs out (GUARDRAIL_STEP_DOWN after a guardrail)."""
+    back when capacity runs out (GUARDRAIL_STEP_DOWN after a guardrail, FLEET_SLOTS
+    when the live workers' slots bound it)."""
     unclaimed = dict.fromkeys(
         (
             GLOBAL_CAPACITY,
+            FLEET_SLOTS,
             GUARDRAIL_STEP_DOWN,
             CLAIM_BATCH,
             WORKSPACE_QUOTA,

@@ -8,6 +8,7 @@ of ``burst`` starts is allowed ahead of schedule, no more.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 
 def burst_for(rate_per_s: float) -> int:
@@ -25,3 +26,27 @@ def available(*, now_s: float, tat_s: float | None, rate_per_s: float, burst: in
 def consume(*, now_s: float, tat_s: float | None, rate_per_s: float, n: int) -> float:
     """The TAT after ``n`` starts now."""
     return max(tat_s or now_s, now_s) + n / rate_per_s
+
+
+def allowances(
+    limits: Mapping[str, float], tats: Mapping[str, float], now_s: float
+) -> dict[str, int]:
+    """Starts each rate-limited workspace may take now."""
+    return {
+        w: available(now_s=now_s, tat_s=tats.get(w), rate_per_s=rate, burst=burst_for(rate))
+        for w, rate in limits.items()
+    }
+
+
+def consumed(
+    limits: Mapping[str, float],
+    tats: Mapping[str, float],
+    started: Mapping[str, int],
+    now_s: float,
+) -> dict[str, float]:
+    """The TATs after ``started`` starts now, for the rate-limited workspaces."""
+    return {
+        w: consume(now_s=now_s, tat_s=tats.get(w), rate_per_s=limits[w], n=n)
+        for w, n in started.items()
+        if w in limits
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Backpressure: why a due job was not claimed in this tick.
 GLOBAL_CAPACITY = "GLOBAL_CAPACITY"  # the fleet-wide in-flight capacity is used up
+FLEET_SLOTS = "FLEET_SLOTS"  # the live workers' slots have their next jobs waiting already
 CLAIM_BATCH = "CLAIM_BATCH"  # capacity is free, but one tick claims at most a batch; continued
 WORKSPACE_QUOTA = "WORKSPACE_QUOTA"  # the workspace has its quota of jobs in flight
 PARTITION_CAP = "PARTITION_CAP"  # past the per-workspace selection cap of one tick
@@ -23,6 +24,7 @@ BORROWED = "BORROWED"
 
 BACKPRESSURE = (
     GLOBAL_CAPACITY,
+    FLEET_SLOTS,
     CLAIM_BATCH,
     WORKSPACE_QUOTA,
     PARTITION_CAP,

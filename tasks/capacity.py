@@ -1,31 +1,43 @@
-"""The dispatcher's capacity and rate-limit inputs, read from Redis with safe fallbacks."""
+"""The dispatcher's capacity, fleet and rate-limit inputs: read from Redis with
+safe fallbacks, decided by scheduling/, and the carried state written back."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import RedisError
 
 from fairbeat.scheduling import ratelimit
 from fairbeat.scheduling.autoscale import (
-    GUARDRAILS,
-    HOLD_COOLDOWN,
+    FIXED_CAPACITY,
+    REDIS_UNAVAILABLE,
     AutoscaleInputs,
     AutoscalePolicy,
     CapacityDecision,
     Override,
     decide_capacity,
+    fixed_capacity,
+    next_state,
 )
-from fairbeat.scheduling.reasons import GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN
-from fairbeat.store.selection import WorkspaceProfile
+from fairbeat.scheduling.fleet import FleetCap, fleet_cap
 from fairbeat.tasks.runtime import Runtime
 
 log = logging.getLogger("fairbeat.autoscale")
 
-FIXED_CAPACITY = "FIXED_CAPACITY"  # autoscale is off: FAIRBEAT_GLOBAL_CAPACITY
-REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"  # no state to scale from: the fixed capacity
-CONTENTION_SMOOTHING = 0.2  # weight of the newest tick in the contention average
+__all__ = ["FIXED_CAPACITY", "REDIS_UNAVAILABLE", "CapacityReading", "decide", "fleet", "save"]
+
+
+@dataclass(frozen=True)
+class CapacityReading:
+    """A tick's capacity decision and the Redis state it was decided from."""
+
+    decision: CapacityDecision
+    state: Mapping[str, Any] = field(default_factory=dict)
+    # The operator override read; a one-shot step in it is cleared once applied.
+    override: Mapping[str, Any] = field(default_factory=dict)
 
 
 def policy_of(rt: Runtime) -> AutoscalePolicy:
@@ -40,28 +52,23 @@ def policy_of(rt: Runtime) -> AutoscalePolicy:
     )
 
 
-def _fixed(rt: Runtime, reason: str) -> CapacityDecision:
+def _fixed(rt: Runtime, reason: str) -> CapacityReading:
     s = rt.settings
-    capacity = s.global_capacity
-    slots = 2 * s.worker_concurrency
-    return CapacityDecision(capacity, reason, -(-capacity // slots), {"fixed": capacity})
+    return CapacityReading(fixed_capacity(s.global_capacity, reason, s.worker_concurrency))
 
 
 def decide(
     rt: Runtime, now_s: float, active: int, backlog: int, in_flight: int, redis_ok: bool
-) -> tuple[CapacityDecision, dict[str, Any]]:
-    """This tick's capacity, and the autoscale state it was decided from."""
+) -> CapacityReading:
+    """This tick's capacity; reads only (the step is cleared by ``save``)."""
     if not rt.settings.autoscale_enabled:
-        return _fixed(rt, FIXED_CAPACITY), {}
+        return _fixed(rt, FIXED_CAPACITY)
     if not redis_ok:
-        return _fixed(rt, REDIS_UNAVAILABLE), {}
+        return _fixed(rt, REDIS_UNAVAILABLE)
     try:
         state, override, signals = rt.control.autoscale_inputs()
-        step = override.get("step")
-        if step is not None:
-            rt.control.clear_capacity_step(override)
     except RedisError:
-        return _fixed(rt, REDIS_UNAVAILABLE), {}
+        return _fixed(rt, REDIS_UNAVAILABLE)
     inputs = AutoscaleInputs(
         now_s=now_s,
         previous=int(state.get("capacity", rt.settings.global_capacity)),
@@ -72,109 +79,96 @@ def decide(
         contention=state.get("contention"),
         queue_age_p95_s=signals.get("queue_age_p95_s"),
         last_step_down_s=state.get("last_step_down_s"),
-        override=Override(pin=override.get("pin"), step=step),
+        override=Override(pin=override.get("pin"), step=override.get("step")),
     )
     decision = decide_capacity(inputs, policy_of(rt), rt.settings.worker_concurrency)
-    if decision.capacity != inputs.previous or decision.reason_code != state.get("reason"):
-        extra = {
-            "action": "autoscale.decision",
-            "capacity": decision.capacity,
-            "reason_code": decision.reason_code,
-            "desired_workers": decision.desired_workers,
-            **decision.evidence,
-        }
-        log.info(
-            "capacity %s -> %s (%s)",
-            inputs.previous,
-            decision.capacity,
-            decision.reason_code,
-            extra=extra,
-        )
-    return decision, state
+    return CapacityReading(decision, state, override)
 
 
-def held_by(decision: CapacityDecision, state: dict[str, Any]) -> str:
-    """What to call jobs held by capacity: a guardrail's doing, or plain capacity."""
-    if decision.reason_code in GUARDRAILS or (
-        decision.reason_code == HOLD_COOLDOWN and state.get("reason") in GUARDRAILS
-    ):
-        return GUARDRAIL_STEP_DOWN
-    return GLOBAL_CAPACITY
+def log_change(reading: CapacityReading) -> None:
+    decision, state = reading.decision, reading.state
+    previous = state.get("capacity")
+    if decision.capacity == previous and decision.reason_code == state.get("reason"):
+        return
+    extra = {
+        "action": "autoscale.decision",
+        "capacity": decision.capacity,
+        "reason_code": decision.reason_code,
+        "desired_workers": decision.desired_workers,
+        **decision.evidence,
+    }
+    log.info(
+        "capacity %s -> %s (%s)", previous, decision.capacity, decision.reason_code, extra=extra
+    )
 
 
 def save(
-    rt: Runtime,
-    decision: CapacityDecision,
-    state: dict[str, Any],
-    now_s: float,
-    planned: int,
-    lost: int,
-    fence: int,
+    rt: Runtime, reading: CapacityReading, now_s: float, planned: int, lost: int, fence: int
 ) -> None:
     """Keep the decision for the next tick, fenced: a superseded dispatcher writes nothing."""
-    if decision.reason_code in (FIXED_CAPACITY, REDIS_UNAVAILABLE):
+    new = next_state(reading.decision, reading.state, now_s=now_s, planned=planned, lost=lost)
+    if new is None:
         return
-    contention = state.get("contention")
-    if planned:
-        sample = lost / planned
-        contention = (
-            sample
-            if contention is None
-            else (CONTENTION_SMOOTHING * sample + (1 - CONTENTION_SMOOTHING) * contention)
-        )
-    was_guardrail = decision.reason_code == HOLD_COOLDOWN and state.get("reason") in GUARDRAILS
-    new = {
-        "capacity": decision.capacity,
-        "reason": state.get("reason") if was_guardrail else decision.reason_code,
-        "desired_workers": decision.desired_workers,
-        "last_step_down_s": now_s if decision.starts_cooldown else state.get("last_step_down_s"),
-        "contention": contention,
-    }
     try:
+        if reading.override.get("step") is not None:
+            rt.control.clear_capacity_step(reading.override)
         rt.control.save_autoscale_state(new, fence)
     except RedisError:
         log.warning("autoscale state not saved", extra={"action": "autoscale.not_saved"})
+    log_change(reading)
 
 
-def rate_limit_of(rt: Runtime, profile: WorkspaceProfile) -> float | None:
-    if profile.rate_limit_per_s is not None:
-        return profile.rate_limit_per_s if profile.rate_limit_per_s > 0 else None
-    return rt.settings.tier_rate_limits.get(profile.tier)
+def fleet(rt: Runtime, redis_ok: bool) -> FleetCap:
+    """What the live workers can start: their reported slots, or one worker's worth."""
+    workers = []
+    if redis_ok:
+        try:
+            workers = rt.live.worker_slots()
+        except RedisError:
+            workers = []
+    s = rt.settings
+    return fleet_cap(
+        workers,
+        job_queues=s.job_queues,
+        claims_per_slot=s.fleet_claims_per_slot,
+        default_slots=s.worker_concurrency,
+    )
 
 
-def rate_allowances(rt: Runtime, limits: dict[str, float], now_s: float) -> dict[str, int]:
+def rate_tats(rt: Runtime, limits: Mapping[str, float]) -> dict[str, float] | None:
+    """Each rate-limited workspace's arrival time; None when Redis cannot say."""
+    if not limits:
+        return {}
+    try:
+        return rt.control.rate_tats(limits)
+    except RedisError:
+        return None
+
+
+def rate_allowances(
+    limits: Mapping[str, float], tats: Mapping[str, float] | None, now_s: float
+) -> dict[str, int]:
     """Starts each rate-limited workspace may take now.
 
     Without Redis: one burst per tick, and only beat ticks run then (about one
     a second), so the limit roughly holds and nothing stalls.
     """
-    if not limits:
-        return {}
-    try:
-        tats = rt.control.rate_tats(limits)
-    except RedisError:
+    if tats is None:
         return {w: ratelimit.burst_for(rate) for w, rate in limits.items()}
-    return {
-        w: ratelimit.available(
-            now_s=now_s, tat_s=tats.get(w), rate_per_s=rate, burst=ratelimit.burst_for(rate)
-        )
-        for w, rate in limits.items()
-    }
+    return ratelimit.allowances(limits, tats, now_s)
 
 
 def consume_rates(
-    rt: Runtime, limits: dict[str, float], claimed: dict[str, int], now_s: float
+    rt: Runtime,
+    limits: Mapping[str, float],
+    tats: Mapping[str, float] | None,
+    claimed: Mapping[str, int],
+    now_s: float,
 ) -> None:
-    if not any(w in limits for w in claimed):
+    started = {w: n for w, n in claimed.items() if w in limits}
+    if not started or tats is None:
         return
     try:
-        tats = rt.control.rate_tats(w for w in claimed if w in limits)
-        rt.control.save_rate_tats(
-            {
-                w: ratelimit.consume(now_s=now_s, tat_s=tats.get(w), rate_per_s=limits[w], n=n)
-                for w, n in claimed.items()
-                if w in limits
-            }
-        )
+        rt.control.save_rate_tats(ratelimit.consumed(limits, tats, started, now_s))
     except RedisError:
         log.warning("rate limit state not saved", extra={"action": "ratelimit.not_saved"})

@@ -2,8 +2,16 @@
 
 A run holds the dispatch lease (Redis, fenced) and a function_run row (its
 window key makes a beat tick fired twice run once). It ticks while there is
-work: each tick reads the signals, plans fairly (scheduling.fair), claims
-the plan atomically, sends each claim to its routed queue and reports.
+work. Each tick reads the clock once and is two steps:
+
+- ``plan_tick`` reads the signals (SQL and Redis) and decides (scheduling/);
+  it writes nothing;
+- ``commit`` carries the plan out: the claim, fenced by the run in SQL, the
+  fan-out of the claims, the carried state, fenced by the lease in Redis,
+  and the tick's report.
+
+A run that fails does not continue itself: kicks wait out a back-off and
+beat's next tick tries again.
 """
 
 from __future__ import annotations
@@ -11,21 +19,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from celery import Celery, Task, shared_task
 from redis import RedisError
 
-from fairbeat.scheduling.autoscale import CapacityDecision
+from fairbeat.scheduling.autoscale import held_by
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
-from fairbeat.scheduling.reasons import LOST_CLAIM
+from fairbeat.scheduling.fleet import FleetCap
+from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of
+from fairbeat.scheduling.reasons import FLEET_SLOTS, LOST_CLAIM
 from fairbeat.scheduling.routing import route
+from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
 from fairbeat.store.db import autocommit
 from fairbeat.tasks import capacity, limits, pool, quotas
+from fairbeat.tasks.capacity import CapacityReading
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
@@ -33,8 +45,9 @@ log = logging.getLogger("fairbeat.dispatch")
 
 BEAT = "beat"
 REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
-# The function_run row keeps the last ticks of a run in its report.
-REPORT_TICKS = 20
+BACKING_OFF = "BACKING_OFF"
+# After a failed run, kicks wait this many dispatch intervals (at least a second).
+BACKOFF_INTERVALS = 5
 
 
 def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
@@ -74,14 +87,17 @@ def fair_order(claims: list[claiming.Claim], order: tuple[str, ...]) -> list[cla
 
 @dataclass(frozen=True)
 class PlannedTick:
+    """Everything a tick read and decided; ``commit`` needs nothing else."""
+
     now: datetime
+    started: float  # monotonic, for the tick's duration
     selected: int  # due jobs seen
     plan: FairPlan
     ladder_ok: bool
-    started: float  # monotonic
-    capacity: CapacityDecision
-    autoscale_state: dict[str, Any]
-    rate_limits: dict[str, float]
+    capacity: CapacityReading
+    fleet: FleetCap
+    rate_limits: Mapping[str, float]
+    rate_tats: Mapping[str, float] | None  # None: Redis could not say
 
 
 class Dispatcher:
@@ -94,75 +110,99 @@ class Dispatcher:
     def lease_ms(self) -> int:
         return int(self.settings.dispatch_lease_s * 1000)
 
-    def run(self, trigger: str) -> dict[str, Any]:
+    def run(self, trigger: str) -> RunReport:
         """Take the lease and tick while there is work; a busy lease means skip."""
         with self.rt.engine.connect() as conn:
             floor = runs.max_fence(conn, "dispatch")
         redis_ok = True
         try:
+            if trigger != BEAT and self.rt.live.backing_off():
+                return RunReport.skip(BACKING_OFF)
             fence = self.rt.live.acquire_dispatch(self.lease_ms, floor)
             if fence is None:
-                return {"skipped": "BUSY"}  # the holder will see this kick's sequence
+                return RunReport.skip("BUSY")  # the holder will see this kick's sequence
             if trigger == KICK and not self.rt.live.unseen_kicks():
                 self.rt.live.release_dispatch(fence)
-                return {"skipped": "NOTHING_NEW"}
+                return RunReport.skip("NOTHING_NEW")
         except RedisError as exc:
             # Without Redis: no lease, so only beat ticks run, single-flighted
             # by their window key; quotas fall back to base.
             log.warning("dispatch without Redis: %s", exc, extra={"action": "dispatch.no_redis"})
             if trigger != BEAT:
-                return {"skipped": REDIS_UNAVAILABLE}
+                return RunReport.skip(REDIS_UNAVAILABLE)
             redis_ok, fence = False, floor + 1
+        succeeded = False
         try:
-            return self._run_held(trigger, fence, redis_ok)
+            report = self._run_held(trigger, fence, redis_ok)
+            succeeded = True
+            return report
         finally:
             if redis_ok:
-                self._release(fence)
+                self._release(fence, succeeded)
 
-    def _window(self, trigger: str, fence: int) -> str:
+    def _window(self, trigger: str, fence: int, now: datetime) -> str:
         if trigger == BEAT:
-            return f"beat:{math.floor(time.time() / self.settings.dispatch_interval_s)}"
+            return f"beat:{math.floor(now.timestamp() / self.settings.dispatch_interval_s)}"
         return f"{trigger}:{fence}"
 
-    def _run_held(self, trigger: str, fence: int, redis_ok: bool) -> dict[str, Any]:
+    def _run_held(self, trigger: str, fence: int, redis_ok: bool) -> RunReport:
+        now = self.rt.now()
         with self.rt.engine.begin() as conn:
-            run_id = runs.begin(
-                conn, "dispatch", self._window(trigger, fence), fence, self.rt.now()
-            )
+            run_id = runs.begin(conn, "dispatch", self._window(trigger, fence, now), fence, now)
         if run_id is None:
-            return {"skipped": "WINDOW_ALREADY_RAN"}
+            return RunReport.skip("WINDOW_ALREADY_RAN")
         deadline = time.monotonic() + self.settings.dispatch_run_budget_s
-        ticks: list[dict[str, Any]] = []
+        ticks: list[TickReport] = []
         status = runs.FAILED
         try:
-            while True:
-                seq = self.rt.live.kick_seq() if redis_ok else 0
-                report = self.tick(fence, redis_ok, run_id)
-                ticks.append(report)
-                with autocommit(self.rt.engine) as conn:
-                    if not runs.heartbeat(conn, run_id, fence, self.rt.now()):
-                        break  # declared stale, or superseded: stop
-                if redis_ok:
-                    self.rt.live.mark_kicks_seen(seq)
-                filled_batch = report["claimed"] == self.settings.claim_batch
-                kicked = redis_ok and self.rt.live.kick_seq() > seq
-                if not (filled_batch or kicked) or time.monotonic() > deadline:
-                    break
-                if redis_ok and not self.rt.live.renew_dispatch(fence, self.lease_ms):
-                    break  # superseded: stop writing
-                if not filled_batch:
-                    # Let finishing jobs gather: one tick per burst of kicks.
-                    time.sleep(self.settings.kick_debounce_ms / 1000)
+            while self._tick_on(ticks, fence, redis_ok, run_id, now, deadline):
+                now = self.rt.now()
             status = runs.SUCCEEDED
         finally:
-            summary = _summary(trigger, fence, ticks)
+            summary = RunReport.of(trigger, fence, ticks)
             with self.rt.engine.begin() as conn:
-                runs.finish(conn, run_id, fence, self.rt.now(), summary, status)
+                runs.finish(conn, run_id, fence, self.rt.now(), summary.to_dict(), status)
         return summary
 
-    def _release(self, fence: int) -> None:
+    def _tick_on(
+        self,
+        ticks: list[TickReport],
+        fence: int,
+        redis_ok: bool,
+        run_id: int,
+        now: datetime,
+        deadline: float,
+    ) -> bool:
+        """One tick of a run; True when the run should tick again."""
+        seq = self.rt.live.kick_seq() if redis_ok else 0
+        report = self.tick(fence, redis_ok, run_id, now)
+        ticks.append(report)
+        with autocommit(self.rt.engine) as conn:
+            if not runs.heartbeat(conn, run_id, fence, now):
+                return False  # declared stale, or superseded: stop
+        if redis_ok:
+            self.rt.live.mark_kicks_seen(seq)
+        filled_batch = report.claimed == self.settings.claim_batch
+        kicked = redis_ok and self.rt.live.kick_seq() > seq
+        if not (filled_batch or kicked) or time.monotonic() > deadline:
+            return False
+        if redis_ok and not self.rt.live.renew_dispatch(fence, self.lease_ms):
+            return False  # superseded: stop writing
+        if not filled_batch:
+            # Let finishing jobs gather: one tick per burst of kicks.
+            time.sleep(self.settings.kick_debounce_ms / 1000)
+        return True
+
+    def _release(self, fence: int, succeeded: bool) -> None:
         try:
             self.rt.live.release_dispatch(fence)
+            if not succeeded:
+                # A failing run that re-sent itself would fail again at once, in a
+                # loop; beat's next tick is the retry.
+                interval_ms = self.settings.dispatch_interval_s * 1000
+                self.rt.live.back_off(int(max(1000, BACKOFF_INTERVALS * interval_ms)))
+                return
+            self.rt.live.clear_backoff()
             # A kick that landed after our last look would otherwise wait for beat.
             if self.rt.live.unseen_kicks():
                 self.app.send_task(
@@ -173,84 +213,82 @@ class Dispatcher:
         except RedisError:
             pass  # the lease expires by itself
 
-    def tick(self, fence: int, redis_ok: bool, run_id: int | None = None) -> dict[str, Any]:
-        """One tick. With ``run_id`` its claims are fenced by that run (see runs.still_current)."""
-        return self.carry_out(self.plan_tick(redis_ok), fence, redis_ok, run_id)
+    def tick(
+        self, fence: int, redis_ok: bool, run_id: int | None = None, now: datetime | None = None
+    ) -> TickReport:
+        """One tick at ``now``. With ``run_id`` its claims are fenced by that run
+        (see runs.still_current)."""
+        return self.commit(self.plan_tick(redis_ok, now or self.rt.now()), fence, redis_ok, run_id)
 
-    def plan_tick(self, redis_ok: bool, now: datetime | None = None) -> PlannedTick:
-        """Read the signals and decide; nothing is written yet."""
+    def plan_tick(self, redis_ok: bool, now: datetime) -> PlannedTick:
+        """Read the signals and decide; nothing is written."""
         started = time.monotonic()
-        now = now or self.rt.now()
         cap = self.settings.partition_cap
         with self.rt.engine.connect() as conn:
             due = selection.due_by_workspace(conn, now, cap + 1)
             in_flight = selection.in_flight_by_workspace(conn)
             profiles = selection.profiles(conn, due)
         total_in_flight = sum(in_flight.values())
-        decision, state = capacity.decide(
+        reading = capacity.decide(
             self.rt, now.timestamp(), len(due), sum(due.values()), total_in_flight, redis_ok
         )
-        limits = {w: r for w in due if (r := capacity.rate_limit_of(self.rt, profiles[w]))}
-        rates = capacity.rate_allowances(self.rt, limits, now.timestamp())
+        fleet = capacity.fleet(self.rt, redis_ok)
+        tier_limits = self.settings.tier_rate_limits
+        limits = {w: r for w in due if (r := rate_limit_of(profiles[w], tier_limits))}
+        tats = capacity.rate_tats(self.rt, limits) if redis_ok else None
+        rates = capacity.rate_allowances(limits, tats, now.timestamp())
         demands, ladder_ok = self._demands(due, in_flight, profiles, rates, redis_ok)
+        bound = min(reading.decision.capacity, fleet.capacity)
+        fleet_binds = fleet.capacity < reading.decision.capacity
         plan = plan_fair(
             demands,
-            capacity=decision.capacity,
+            capacity=bound,
             in_flight_total=total_in_flight,
             batch=self.settings.claim_batch,
             partition_cap=cap,
             state=self._fair_state(redis_ok),
             borrow_limit=self.settings.borrow_limit,
-            capacity_reason=capacity.held_by(decision, state),
+            capacity_reason=FLEET_SLOTS
+            if fleet_binds
+            else held_by(reading.decision, reading.state),
         )
         return PlannedTick(
-            now, sum(due.values()), plan, ladder_ok, started, decision, state, limits
+            now, started, sum(due.values()), plan, ladder_ok, reading, fleet, limits, tats
         )
 
-    def carry_out(
+    def commit(
         self, planned: PlannedTick, fence: int, redis_ok: bool, run_id: int | None
-    ) -> dict[str, Any]:
-        """Claim the plan (fenced by the run), send the claims, keep the carried state."""
+    ) -> TickReport:
+        """The tick's one write step: claim the plan (fenced by the run), send the
+        claims, keep the carried state (fenced by the lease), report."""
         plan = planned.plan
         with self.rt.engine.begin() as conn:
             run = (run_id, fence) if run_id is not None else None
             claims = selection.claim_planned(conn, planned.now, plan.allocations, run)
         sent, released = fan_out(self.app, fair_order(claims, plan.order))
-        claimed: dict[str, int] = defaultdict(int)
-        for claim in claims:
-            claimed[claim.workspace_id] += 1
+        claimed = Counter(claim.workspace_id for claim in claims)
         now_s = planned.now.timestamp()
         planned_n = sum(plan.allocations.values())
         if redis_ok:  # both writes are fenced by the lease in Redis itself
             self._save_fair_state(fence, plan.state)
             capacity.save(
-                self.rt,
-                planned.capacity,
-                planned.autoscale_state,
-                now_s,
-                planned_n,
-                planned_n - len(claims),
-                fence,
+                self.rt, planned.capacity, now_s, planned_n, planned_n - len(claims), fence
             )
-        capacity.consume_rates(self.rt, planned.rate_limits, claimed, now_s)
-        changed = planned.capacity.capacity != planned.autoscale_state.get("capacity")
-        if self.settings.autoscale_apply_pool and changed:
-            pool.apply_capacity(self.app, planned.capacity.capacity)
-        report = _tick_report(plan, claims, sent, released, planned.ladder_ok, redis_ok)
-        report["selected"] = planned.selected
-        report["capacity"] = planned.capacity.capacity
-        report["capacity_reason"] = planned.capacity.reason_code
-        report["desired_workers"] = planned.capacity.desired_workers
-        report["borrowed"] = dict(plan.borrowed)
-        report["duration_s"] = round(time.monotonic() - planned.started, 4)
-        log.info("dispatch tick", extra={"action": "dispatch.tick", **report})
+        capacity.consume_rates(self.rt, planned.rate_limits, planned.rate_tats, claimed, now_s)
+        decision = planned.capacity.decision
+        if self.settings.autoscale_apply_pool and decision.capacity != planned.capacity.state.get(
+            "capacity"
+        ):
+            pool.apply_capacity(self.app, decision.capacity)
+        report = tick_report(planned, claimed, sent, released, redis_ok)
+        log.info("dispatch tick", extra={"action": "dispatch.tick", **report.to_dict()})
         return report
 
     def _demands(
         self,
         due: dict[str, int],
         in_flight: dict[str, int],
-        profiles: dict[str, selection.WorkspaceProfile],
+        profiles: dict[str, WorkspaceProfile],
         rates: dict[str, int],
         redis_ok: bool,
     ) -> tuple[list[WorkspaceDemand], bool]:
@@ -285,54 +323,47 @@ class Dispatcher:
             log.warning("fair state not saved", extra={"action": "dispatch.state_not_saved"})
 
 
-def _tick_report(
-    plan: FairPlan,
-    claims: list[claiming.Claim],
+def tick_report(
+    planned: PlannedTick,
+    claimed: Mapping[str, int],
     sent: int,
     released: int,
-    ladder_ok: bool,
     redis_ok: bool,
-) -> dict[str, Any]:
-    planned = sum(plan.allocations.values())
+) -> TickReport:
+    plan = planned.plan
+    n_planned = sum(plan.allocations.values())
+    n_claimed = sum(claimed.values())
     unclaimed = dict(plan.unclaimed)
-    if planned > len(claims):
-        unclaimed[LOST_CLAIM] = planned - len(claims)
-    per_workspace: dict[str, int] = defaultdict(int)
-    for claim in claims:
-        per_workspace[claim.workspace_id] += 1
-    top = max(per_workspace.items(), key=lambda item: (item[1], item[0]), default=(None, 0))
-    return {
-        "reason_code": plan.reason_code if redis_ok else REDIS_UNAVAILABLE,
-        "planned": planned,
-        "claimed": len(claims),
-        "lost_claims": planned - len(claims),
-        "sent": sent,
-        "released": released,
-        "unclaimed": unclaimed,
-        "capacity": plan.evidence["capacity"],
-        "in_flight": plan.evidence["in_flight"],
-        "workspaces_due": plan.evidence["workspaces_due"],
-        "workspaces_served": plan.evidence["workspaces_served"],
-        "top_workspace": top[0],
-        "top_workspace_share": round(top[1] / len(claims), 4) if claims else 0.0,
-        "ladder_available": ladder_ok,
-    }
-
-
-def _summary(trigger: str, fence: int, ticks: list[dict[str, Any]]) -> dict[str, Any]:
-    totals: dict[str, int] = defaultdict(int)
-    for tick in ticks:
-        for field in ("claimed", "sent", "released", "lost_claims"):
-            totals[field] += tick[field]
-    return {
-        "trigger": trigger,
-        "fence": fence,
-        "ticks": len(ticks),
-        **totals,
-        "last_ticks": ticks[-REPORT_TICKS:],
-    }
+    if n_planned > n_claimed:
+        unclaimed[LOST_CLAIM] = n_planned - n_claimed
+    top = max(claimed.items(), key=lambda item: (item[1], item[0]), default=(None, 0))
+    decision = planned.capacity.decision
+    return TickReport(
+        reason_code=plan.reason_code if redis_ok else REDIS_UNAVAILABLE,
+        selected=planned.selected,
+        planned=n_planned,
+        claimed=n_claimed,
+        lost_claims=n_planned - n_claimed,
+        sent=sent,
+        released=released,
+        unclaimed=unclaimed,
+        capacity=decision.capacity,
+        capacity_reason=decision.reason_code,
+        desired_workers=decision.desired_workers,
+        fleet_capacity=planned.fleet.capacity,
+        fleet_reason=planned.fleet.reason_code,
+        fleet_slots=planned.fleet.slots,
+        in_flight=int(plan.evidence["in_flight"]),
+        workspaces_due=int(plan.evidence["workspaces_due"]),
+        workspaces_served=int(plan.evidence["workspaces_served"]),
+        top_workspace=top[0],
+        top_workspace_share=round(top[1] / n_claimed, 4) if n_claimed else 0.0,
+        ladder_available=planned.ladder_ok,
+        borrowed=dict(plan.borrowed),
+        duration_s=round(time.monotonic() - planned.started, 4),
+    )
 
 
 @shared_task(name="fairbeat.dispatch", bind=True)
-def dispatch(self: Task, trigger: str = BEAT) -> dict[str, Any]:  # type: ignore[type-arg]
-    return Dispatcher(self.app).run(trigger)
+def dispatch(self: Task, trigger: str = BEAT) -> dict[str, object]:  # type: ignore[type-arg]
+    return Dispatcher(self.app).run(trigger).to_dict()

@@ -1,27 +1,21 @@
-"""Each workspace's quota and weight, as the dispatcher and the exporter see them."""
+"""Each workspace's quota and weight, as the dispatcher and the exporter see them:
+the ladder and pins read from Redis, resolved by scheduling.quota."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
 from redis import RedisError
 
-from fairbeat.scheduling.quota import QuotaDecision, resolve_quota
-from fairbeat.store.selection import WorkspaceProfile
+from fairbeat.scheduling.quota import Resolved, WorkspaceProfile, resolve_quotas
 from fairbeat.tasks.runtime import Runtime
 
-
-@dataclass(frozen=True)
-class Resolved:
-    quotas: dict[str, QuotaDecision]
-    weights: dict[str, float]
-    ladder_available: bool
+__all__ = ["Resolved", "resolve"]
 
 
 def resolve(
     rt: Runtime,
-    profiles: dict[str, WorkspaceProfile],
+    profiles: Mapping[str, WorkspaceProfile],
     workspace_ids: Iterable[str],
     redis_ok: bool = True,
 ) -> Resolved:
@@ -35,17 +29,12 @@ def resolve(
             ladder, pins = rt.live.quotas(ids)
         except RedisError:
             ladder_ok = False
-    settings = rt.settings
-    quotas, weights = {}, {}
-    for workspace in ids:
-        profile = profiles.get(workspace, WorkspaceProfile())
-        quotas[workspace] = resolve_quota(
-            tier=profile.tier,
-            high_quota_enabled=profile.high_quota_enabled,
-            ladder_quota=ladder.get(workspace),
-            ladder_available=ladder_ok,
-            pin=pins.get(workspace),
-            tier_quotas=settings.tier_quotas,
-        )
-        weights[workspace] = profile.weight * settings.tier_weights.get(profile.tier, 1.0)
-    return Resolved(quotas, weights, ladder_ok)
+    return resolve_quotas(
+        ids,
+        profiles,
+        ladder=ladder,
+        pins=pins,
+        ladder_available=ladder_ok,
+        tier_quotas=rt.settings.tier_quotas,
+        tier_weights=rt.settings.tier_weights,
+    )

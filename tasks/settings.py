@@ -59,6 +59,10 @@ DEFAULT_PARTITION_CAP = 10
 # between ticks, few enough that broker queues stay short and the fair order
 # the dispatcher chose is the order jobs run in.
 DEFAULT_GLOBAL_CAPACITY = 32
+# In-flight jobs per live worker slot: each slot has its next job waiting in
+# the broker, and no claim waits behind more than one running job per slot,
+# so a claim starts well within the delivery timeout and is never re-sent.
+DEFAULT_FLEET_CLAIMS_PER_SLOT = 2.0
 # Enqueue refuses past this many PENDING jobs of one workspace.
 DEFAULT_PENDING_LIMIT = 10_000
 DEFAULT_PENDING_RETRY_AFTER_S = 30.0
@@ -192,6 +196,7 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
     partition_cap: int = Field(DEFAULT_PARTITION_CAP, ge=1, le=10_000)
     global_capacity: int = Field(DEFAULT_GLOBAL_CAPACITY, ge=1, le=1_000_000)
+    fleet_claims_per_slot: float = Field(DEFAULT_FLEET_CLAIMS_PER_SLOT, ge=1, le=100)
     pending_limit: int = Field(DEFAULT_PENDING_LIMIT, ge=1, le=100_000_000)
     pending_retry_after_s: float = Field(DEFAULT_PENDING_RETRY_AFTER_S, gt=0)
     kick_debounce_ms: int = Field(DEFAULT_KICK_DEBOUNCE_MS, ge=1, le=60_000)

@@ -172,6 +172,9 @@ def make_app(database_url: str, redis_url: str, redis_client: redis.Redis) -> Ap
             "imports": ["tests.handlers"],
             "retry_base_s": 0.01,
             "redis_prefix": "fbtest",
+            # No worker runs in-process, so none reports its slots: lift the
+            # fleet bound's one-worker default far above what these tests claim.
+            "fleet_claims_per_slot": 100,
         }
         values.update(overrides)
         celery_app = create_app(Settings(**values))

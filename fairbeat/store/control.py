@@ -14,49 +14,21 @@ from typing import Any
 import redis
 
 from fairbeat.scheduling.gate import GateState
+from fairbeat.store import lua
 from fairbeat.store.keys import Keys
-from fairbeat.store.lease import DELETE_IF_UNCHANGED, holder_only
-
-# KEYS[1] gate window marker, KEYS[2] ladder quota hash, KEYS[3] gate state hash;
-# ARGV[1] window; ARGV[2..] triples: workspace, quota ('' removes it from the
-# ladder: back to its tier base), gate state JSON.
-# Writes all of it, or nothing when this window (or a later one) was written
-# already: a gate run repeated for one window changes nothing. 1 written, 0 not.
-WRITE_LADDER = """
-local last = redis.call('GET', KEYS[1])
-if last and last >= ARGV[1] then return 0 end
-for i = 2, #ARGV, 3 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[2], ARGV[i])
-  else
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  end
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-"""
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-# KEYS[1] dispatch lease, KEYS[2] the key to set; ARGV[1] fence, ARGV[2] value.
-# Sets the key only while the caller holds the dispatch lease under that fence.
-SET_IF_HOLDER = holder_only("""
-redis.call('SET', KEYS[2], ARGV[2])
-return 1
-""")
-
-
 class ControlState:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self._write_ladder = client.register_script(WRITE_LADDER)
-        self._set_if_holder = client.register_script(SET_IF_HOLDER)
-        self._delete_if_unchanged = client.register_script(DELETE_IF_UNCHANGED)
+        self._write_ladder = client.register_script(lua.WRITE_LADDER)
+        self._set_if_holder = client.register_script(lua.SET_IF_HOLDER)
+        self._delete_if_unchanged = client.register_script(lua.DELETE_IF_UNCHANGED)
 
     # Ladder and gate ---------------------------------------------------------
 

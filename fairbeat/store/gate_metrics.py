@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.scheduling.tick import RunReport
 from fairbeat.store.jobs import job
 from fairbeat.store.models import duplicate_event_table, function_run_table
 
@@ -79,7 +80,8 @@ def contention(conn: Connection, start: datetime, end: datetime) -> float | None
         )
     ).scalars()
     claimed = lost = 0
-    for report in reports:
-        claimed += int((report or {}).get("claimed", 0))
-        lost += int((report or {}).get("lost_claims", 0))
+    for raw in reports:
+        report = RunReport.from_dict(raw or {})
+        claimed += report.claimed
+        lost += report.lost_claims
     return lost / (claimed + lost) if claimed + lost else None

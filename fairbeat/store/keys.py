@@ -83,3 +83,16 @@ class Keys:
     @property
     def health_signals(self) -> str:
         return self._k("health", "signals")
+
+    # The fleet: each live worker's job slots and queues (expiring), and who reported.
+    @property
+    def fleet_workers(self) -> str:
+        return self._k("fleet", "workers")
+
+    def fleet_worker(self, hostname: str) -> str:
+        return self._k("fleet", "worker", hostname)
+
+    # Set after a failed dispatch run: kicks wait for beat until it expires.
+    @property
+    def dispatch_backoff(self) -> str:
+        return self._k("dispatch", "backoff")

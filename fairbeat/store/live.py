@@ -14,52 +14,23 @@ from collections.abc import Iterable
 import redis
 
 from fairbeat.scheduling.fair import FairState
+from fairbeat.scheduling.fleet import WorkerSlots
+from fairbeat.store import lua
 from fairbeat.store.keys import Keys
-from fairbeat.store.lease import DELETE_IF_UNCHANGED, holder_only
 
-# KEYS[1] lock, KEYS[2] fence counter; ARGV[1] lease in ms, ARGV[2] fence floor.
-# Takes the lease if free and returns its new fence (> 0); 0 when held. The
-# floor (the highest fence the run ledger has seen) keeps fences rising even
-# when Redis lost its counter.
-ACQUIRE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local fence = redis.call('INCR', KEYS[2])
-local floor = tonumber(ARGV[2])
-if fence <= floor then
-  fence = floor + 1
-  redis.call('SET', KEYS[2], fence)
-end
-redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
-return fence
-"""
 
-# KEYS[1] lock; ARGV[1] fence, ARGV[2] lease in ms.
-# Extends the lease only for its holder; 1 if extended, 0 if lost.
-RENEW = holder_only("return redis.call('PEXPIRE', KEYS[1], ARGV[2])")
-
-# KEYS[1] lock; ARGV[1] fence. Releases only the holder's own lease.
-RELEASE = DELETE_IF_UNCHANGED
-
-# KEYS[1] lock, KEYS[2] deficits hash, KEYS[3] cursor; ARGV[1] fence,
-# ARGV[2] cursor JSON, ARGV[3..] workspace, deficit pairs.
-# Replaces the fair-share state only while the caller still holds the lease,
-# so a superseded dispatcher cannot write over its successor's state.
-SAVE_FAIR_STATE = holder_only("""
-redis.call('DEL', KEYS[2])
-if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end
-redis.call('SET', KEYS[3], ARGV[2])
-return 1
-""")
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class LiveState:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self._acquire = client.register_script(ACQUIRE)
-        self._renew = client.register_script(RENEW)
-        self._release = client.register_script(RELEASE)
-        self._save_fair = client.register_script(SAVE_FAIR_STATE)
+        self._acquire = client.register_script(lua.ACQUIRE_LEASE)
+        self._renew = client.register_script(lua.RENEW_LEASE)
+        self._release = client.register_script(lua.RELEASE_LEASE)
+        self._save_fair = client.register_script(lua.SAVE_FAIR_STATE)
 
     # Dispatch lease ---------------------------------------------------------
 
@@ -73,6 +44,16 @@ class LiveState:
 
     def release_dispatch(self, fence: int) -> bool:
         return bool(self._release(keys=[self.keys.dispatch_lock], args=[fence]))
+
+    def back_off(self, ms: int) -> None:
+        """After a failed run: kicks wait ``ms`` (beat keeps ticking meanwhile)."""
+        self.client.set(self.keys.dispatch_backoff, 1, px=ms)
+
+    def backing_off(self) -> bool:
+        return bool(self.client.exists(self.keys.dispatch_backoff))
+
+    def clear_backoff(self) -> None:
+        self.client.delete(self.keys.dispatch_backoff)
 
     # Kicks ------------------------------------------------------------------
 
@@ -129,3 +110,35 @@ class LiveState:
             {w: int(v) for w, v in zip(ids, ladder, strict=True) if v is not None},
             {w: int(v) for w, v in zip(ids, pins, strict=True) if v is not None},
         )
+
+    # The fleet ----------------------------------------------------------------
+
+    def publish_worker(self, worker: WorkerSlots, ttl_ms: int) -> None:
+        """Report a live worker's job slots; the report lapses unless renewed."""
+        value = json.dumps({"slots": worker.slots, "queues": list(worker.queues)})
+        pipe = self.client.pipeline()
+        pipe.sadd(self.keys.fleet_workers, worker.hostname)
+        pipe.set(self.keys.fleet_worker(worker.hostname), value, px=ttl_ms)
+        pipe.execute()
+
+    def withdraw_worker(self, hostname: str) -> None:
+        pipe = self.client.pipeline()
+        pipe.srem(self.keys.fleet_workers, hostname)
+        pipe.delete(self.keys.fleet_worker(hostname))
+        pipe.execute()
+
+    def worker_slots(self) -> list[WorkerSlots]:
+        """The workers whose report has not lapsed; lapsed ones are forgotten."""
+        names = sorted(_text(m) for m in self.client.smembers(self.keys.fleet_workers))
+        if not names:
+            return []
+        raw = self.client.mget([self.keys.fleet_worker(n) for n in names])
+        gone = [n for n, v in zip(names, raw, strict=True) if v is None]
+        if gone:
+            self.client.srem(self.keys.fleet_workers, *gone)
+        out = []
+        for name, value in zip(names, raw, strict=True):
+            if value is not None:
+                data = json.loads(value)
+                out.append(WorkerSlots(name, int(data["slots"]), tuple(data["queues"])))
+        return out

@@ -18,13 +18,13 @@ what breaks down near tens of thousands of queued rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
+from fairbeat.scheduling.quota import WorkspaceProfile as WorkspaceProfile
 from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import job
@@ -80,15 +80,6 @@ _CLAIM_PLANNED_PG = text(
     RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
-
-
-@dataclass(frozen=True)
-class WorkspaceProfile:
-    tier: str = "default"
-    weight: float = 1.0
-    paused: bool = False
-    high_quota_enabled: bool = False
-    rate_limit_per_s: float | None = None
 
 
 def due_by_workspace(conn: Connection, now: datetime, limit: int) -> dict[str, int]:

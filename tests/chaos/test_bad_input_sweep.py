@@ -436,9 +436,9 @@ def test_with_redis_down_enqueue_writes_and_a_beat_dispatch_claims_with_base_quo
     assert {r.getMessage().split(":")[0] for r in caplog.records} == {"kick failed"}
     # And a beat-fired dispatch still claims, up to the default tier's base quota
     summary = Dispatcher(app).run(BEAT)
-    assert summary["claimed"] == summary["sent"] == 16
-    (tick,) = summary["last_ticks"]
-    assert tick["reason_code"] == "REDIS_UNAVAILABLE"
+    assert summary.claimed == summary.sent == 16
+    (tick,) = summary.last_ticks
+    assert tick.reason_code == "REDIS_UNAVAILABLE"
     with engine.connect() as conn:
         assert job_queries.count_by_status(conn) == {"CLAIMED": 16, "PENDING": 4}
     # The claims' messages reached the broker, which is still up

@@ -47,15 +47,15 @@ def main() -> None:
         flush=True,
     )
     sys.stdin.readline()
-    report = dispatcher.carry_out(planned, fence, redis_ok=True, run_id=run_id)
+    report = dispatcher.commit(planned, fence, redis_ok=True, run_id=run_id)
     with rt.engine.begin() as conn:
-        finished = runs.finish(conn, run_id, fence, rt.now(), report)
+        finished = runs.finish(conn, run_id, fence, rt.now(), report.to_dict())
     saved = rt.live.save_fair_state(fence, planned.plan.state)
     print(
         json.dumps(
             {
-                "claimed": report["claimed"],
-                "sent": report["sent"],
+                "claimed": report.claimed,
+                "sent": report.sent,
                 "finished": finished,
                 "state_saved": saved,
             }

@@ -138,17 +138,17 @@ def test_a_capacity_pin_holds_and_a_guardrail_steps_down(app: Celery) -> None:
             enqueue(workspace, "test.noop", {}, app=app)
     control.set_capacity_override({"pin": 5})
     pinned = Dispatcher(app).tick(fence=0, redis_ok=True)
-    assert (pinned["capacity"], pinned["capacity_reason"]) == (5, "OPERATOR_PIN")
-    assert pinned["claimed"] == 5
+    assert (pinned.capacity, pinned.capacity_reason) == (5, "OPERATOR_PIN")
+    assert pinned.claimed == 5
     # Given the pin is gone and the failure rate is over its guardrail
     control.set_capacity_override(None)
     control.save_autoscale_state({"capacity": 24})
     control.save_health_signals({"failure_rate": 0.5})
     stepped = Dispatcher(app).tick(fence=0, redis_ok=True)
     # Then capacity steps down to three quarters, and what it holds is explained so
-    assert (stepped["capacity"], stepped["capacity_reason"]) == (18, "STEP_DOWN_ERROR_GUARDRAIL")
-    assert stepped["claimed"] == 18 - 5
-    assert stepped["unclaimed"] == {GUARDRAIL_STEP_DOWN: 25 - 13}
+    assert (stepped.capacity, stepped.capacity_reason) == (18, "STEP_DOWN_ERROR_GUARDRAIL")
+    assert stepped.claimed == 18 - 5
+    assert stepped.unclaimed == {GUARDRAIL_STEP_DOWN: 25 - 13}
 
 
 def test_a_rate_limit_holds_starts_to_its_rate(make_app: AppFactory, engine: Engine) -> None:
@@ -156,9 +156,9 @@ def test_a_rate_limit_holds_starts_to_its_rate(make_app: AppFactory, engine: Eng
     for _ in range(10):
         enqueue("limited", "test.noop", {}, app=app)
     first = Dispatcher(app).tick(fence=0, redis_ok=True)
-    assert first["claimed"] == 2 and first["unclaimed"][RATE_LIMITED] == 8
+    assert first.claimed == 2 and first.unclaimed[RATE_LIMITED] == 8
     again = Dispatcher(app).tick(fence=0, redis_ok=True)
-    assert again["claimed"] == 0  # the burst is spent; the next start is due in half a second
+    assert again.claimed == 0  # the burst is spent; the next start is due in half a second
 
 
 def test_borrowing_is_opt_in_and_bounded(make_app: AppFactory) -> None:
@@ -167,8 +167,8 @@ def test_borrowing_is_opt_in_and_bounded(make_app: AppFactory) -> None:
         enqueue("busy", "test.noop", {}, app=app)
     first = Dispatcher(app).tick(fence=0, redis_ok=True)
     second = Dispatcher(app).tick(fence=0, redis_ok=True)
-    assert first["claimed"] == 10  # the partition cap
-    assert second["claimed"] == 10 and second["borrowed"] == {"busy": 4}
+    assert first.claimed == 10  # the partition cap
+    assert second.claimed == 10 and second.borrowed == {"busy": 4}
 
 
 def test_an_operator_step_applies_once(app: Celery) -> None:
@@ -178,6 +178,6 @@ def test_an_operator_step_applies_once(app: Celery) -> None:
     control.save_autoscale_state({"capacity": 20})
     control.set_capacity_override({"step": 8})
     first = Dispatcher(app).tick(fence=0, redis_ok=True)
-    assert (first["capacity"], first["capacity_reason"]) == (28, "OPERATOR_STEP")
+    assert (first.capacity, first.capacity_reason) == (28, "OPERATOR_STEP")
     assert control.capacity_override() == {}  # used up
-    assert Dispatcher(app).tick(fence=0, redis_ok=True)["capacity_reason"] != "OPERATOR_STEP"
+    assert Dispatcher(app).tick(fence=0, redis_ok=True).capacity_reason != "OPERATOR_STEP"

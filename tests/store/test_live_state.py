@@ -6,10 +6,17 @@ from __future__ import annotations
 import redis
 
 from fairbeat.scheduling.fair import FairState
-from fairbeat.store.control import SET_IF_HOLDER, ControlState
+from fairbeat.store.control import ControlState
 from fairbeat.store.keys import Keys
-from fairbeat.store.lease import DELETE_IF_UNCHANGED, HOLDER_CHECK
-from fairbeat.store.live import RELEASE, RENEW, SAVE_FAIR_STATE, LiveState
+from fairbeat.store.lease import HOLDER_CHECK
+from fairbeat.store.live import LiveState
+from fairbeat.store.lua import (
+    DELETE_IF_UNCHANGED,
+    RELEASE_LEASE,
+    RENEW_LEASE,
+    SAVE_FAIR_STATE,
+    SET_IF_HOLDER,
+)
 
 
 def live(client: redis.Redis) -> LiveState:
@@ -95,6 +102,6 @@ def test_a_one_shot_capacity_step_is_cleared_only_if_unchanged(redis_client: red
 
 
 def test_every_holder_script_starts_with_the_one_lease_check() -> None:
-    for script in (RENEW, RELEASE, SAVE_FAIR_STATE, SET_IF_HOLDER, DELETE_IF_UNCHANGED):
+    for script in (RENEW_LEASE, RELEASE_LEASE, SAVE_FAIR_STATE, SET_IF_HOLDER, DELETE_IF_UNCHANGED):
         assert script.startswith(HOLDER_CHECK)
         assert script.count("redis.call('GET', KEYS[1])") == 1
