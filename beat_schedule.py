@@ -27,8 +27,10 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "fairbeat.maintenance": {
             "task": "fairbeat.maintenance",
             "schedule": maintenance,
-            # A maintenance message that waited a whole interval is superseded by the next.
-            "options": {"queue": settings.control_queue, "expires": maintenance},
+            # No expiry: a late maintenance message still runs (its window key
+            # collapses a backlog of them into one run); discarding it would stop
+            # recovery and alerts exactly when the control plane is loaded.
+            "options": {"queue": settings.control_queue},
         },
         "fairbeat.schedule": {
             "task": "fairbeat.schedule",

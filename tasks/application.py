@@ -14,6 +14,7 @@ from kombu import Exchange, Queue
 
 from fairbeat.beat_schedule import build_schedule
 from fairbeat.tasks import logs
+from fairbeat.tasks.control_consumer import ControlPlane
 from fairbeat.tasks.runtime import Runtime
 from fairbeat.tasks.settings import Settings, SettingsError, load_settings
 
@@ -71,6 +72,9 @@ def create_app(settings: Settings) -> Celery:
         imports=[*FAIRBEAT_TASK_MODULES, *settings.imports],
         beat_schedule=build_schedule(settings),
     )
+    # Dispatch, gate and maintenance never wait behind job slots, and the
+    # dispatcher learns the fleet's slots (tasks/control_consumer.py).
+    app.steps["worker"].add(ControlPlane)
     logs.install(settings.log_format, settings.log_level, settings.log_tick_every_s)
     return app
 
