@@ -35,8 +35,7 @@ from fairbeat.scheduling.reasons import FLEET_SLOTS, LOST_CLAIM
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
-from fairbeat.store.db import autocommit
-from fairbeat.tasks import capacity, limits, pool, quotas
+from fairbeat.tasks import capacity, ledger, limits, pool, quotas
 from fairbeat.tasks.capacity import CapacityReading
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -147,46 +146,40 @@ class Dispatcher:
 
     def _run_held(self, trigger: str, fence: int, redis_ok: bool) -> RunReport:
         now = self.rt.now()
-        with self.rt.engine.begin() as conn:
-            run_id = runs.begin(conn, "dispatch", self._window(trigger, fence, now), fence, now)
-        if run_id is None:
-            return RunReport.skip("WINDOW_ALREADY_RAN")
+        window = self._window(trigger, fence, now)
         deadline = time.monotonic() + self.settings.dispatch_run_budget_s
         ticks: list[TickReport] = []
-        status = runs.FAILED
-        try:
-            while self._tick_on(ticks, fence, redis_ok, run_id, now, deadline):
-                now = self.rt.now()
-            status = runs.SUCCEEDED
-        finally:
-            summary = RunReport.of(trigger, fence, ticks)
-            with self.rt.engine.begin() as conn:
-                runs.finish(conn, run_id, fence, self.rt.now(), summary.to_dict(), status)
-        return summary
+        with ledger.entry(self.rt, "dispatch", window, now, fence) as run:
+            if run is None:
+                return RunReport.skip("WINDOW_ALREADY_RAN")
+            try:
+                while self._tick_on(ticks, run, redis_ok, now, deadline):
+                    now = self.rt.now()
+            finally:
+                run.report = RunReport.of(trigger, fence, ticks).to_dict()
+        return RunReport.of(trigger, fence, ticks)
 
     def _tick_on(
         self,
         ticks: list[TickReport],
-        fence: int,
+        run: ledger.LedgerRun,
         redis_ok: bool,
-        run_id: int,
         now: datetime,
         deadline: float,
     ) -> bool:
         """One tick of a run; True when the run should tick again."""
         seq = self.rt.live.kick_seq() if redis_ok else 0
-        report = self.tick(fence, redis_ok, run_id, now)
+        report = self.tick(run.fence, redis_ok, run.run_id, now)
         ticks.append(report)
-        with autocommit(self.rt.engine) as conn:
-            if not runs.heartbeat(conn, run_id, fence, now):
-                return False  # declared stale, or superseded: stop
+        if not run.heartbeat():
+            return False  # declared stale, or superseded: stop
         if redis_ok:
             self.rt.live.mark_kicks_seen(seq)
         filled_batch = report.claimed == self.settings.claim_batch
         kicked = redis_ok and self.rt.live.kick_seq() > seq
         if not (filled_batch or kicked) or time.monotonic() > deadline:
             return False
-        if redis_ok and not self.rt.live.renew_dispatch(fence, self.lease_ms):
+        if redis_ok and not self.rt.live.renew_dispatch(run.fence, self.lease_ms):
             return False  # superseded: stop writing
         if not filled_batch:
             # Let finishing jobs gather: one tick per burst of kicks.
