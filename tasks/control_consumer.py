@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,13 +63,12 @@ def _expired(expires: Any, now: datetime) -> bool:
 class ControlThread(threading.Thread):
     """Consumes the control queue and runs each fairbeat task in this thread."""
 
-    def __init__(self, settings: Settings, build: Any) -> None:
+    def __init__(self, settings: Settings, build: Callable[[Settings], Celery]) -> None:
         super().__init__(name="fairbeat-control", daemon=True)
         self.settings = settings
         self._build = build  # create_app, passed in: application imports this module
         self.stopping = threading.Event()
         self.app: Celery | None = None
-        self.ran = 0
 
     def run(self) -> None:
         self.app = self._build(self.settings)
@@ -95,25 +95,28 @@ class ControlThread(threading.Thread):
                     conn.heartbeat_check()
 
     def _on_message(self, body: Any, message: Message) -> None:
+        # Acked whatever happens: a control message that cannot run must not
+        # come back for ever; beat sends the next one.
+        try:
+            self._run(message)
+        except Exception:
+            log.exception("control message not run", extra={"action": "control.error"})
+        finally:
+            message.ack()
+
+    def _run(self, message: Message) -> None:
         assert self.app is not None
         headers = message.headers or {}
         name = str(headers.get("task", ""))
         task = self.app.tasks.get(name) if name.startswith("fairbeat.") else None
         if task is None:
-            log.error(
-                "not a fairbeat control task: %r; dropped",
-                name,
-                extra={"action": "control.unknown"},
-            )
-            message.ack()
+            log.error("not a fairbeat task: %r; dropped", name, extra={"action": "control.unknown"})
             return
         if _expired(headers.get("expires"), datetime.now(UTC)):
             log.info("%s expired unrun", name, extra={"action": "control.expired", "task": name})
-            message.ack()
             return
         args, kwargs, _ = message.decode()
         result = task.apply(args=args, kwargs=kwargs, task_id=headers.get("id"))
-        self.ran += 1
         if result.failed():
             log.error(
                 "%s failed: %s",
@@ -121,7 +124,6 @@ class ControlThread(threading.Thread):
                 result.result,
                 extra={"action": "control.failed", "task": name, "exc": result.traceback},
             )
-        message.ack()
 
     def stop(self) -> None:
         self.stopping.set()

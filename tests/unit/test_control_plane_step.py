@@ -10,7 +10,7 @@ import pytest
 
 from fairbeat.beat_schedule import build_schedule
 from fairbeat.tasks.application import create_app
-from fairbeat.tasks.control_consumer import ControlPlane, _expired
+from fairbeat.tasks.control_consumer import ControlPlane, ControlThread, _expired
 from fairbeat.tasks.settings import Settings
 
 
@@ -60,3 +60,33 @@ def test_maintenance_messages_never_expire_and_dispatch_ones_do() -> None:
     schedule = build_schedule(Settings(database_url="sqlite://"))
     assert "expires" not in schedule["fairbeat.maintenance"]["options"]
     assert schedule["fairbeat.dispatch"]["options"]["expires"] > 0
+
+
+class StubMessage:
+    def __init__(self, headers: dict[str, object], body: object = None) -> None:
+        self.headers = headers
+        self.body = body
+        self.acked = False
+
+    def decode(self) -> object:
+        if isinstance(self.body, Exception):
+            raise self.body
+        return self.body
+
+    def ack(self) -> None:
+        self.acked = True
+
+
+def test_a_control_message_that_cannot_run_is_acked_not_redelivered_for_ever() -> None:
+    settings = Settings(database_url="sqlite://", redis_url="redis://127.0.0.1:1/0")
+    thread = ControlThread(settings, create_app)
+    thread.app = create_app(settings)
+    past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    messages = [
+        StubMessage({"task": "user.task"}),  # not ours: never run in the worker's main process
+        StubMessage({"task": "fairbeat.dispatch", "expires": past}),
+        StubMessage({"task": "fairbeat.dispatch"}, ValueError("not JSON")),
+    ]
+    for message in messages:
+        thread._on_message(None, message)  # type: ignore[arg-type]  # a stub of kombu Message
+    assert all(m.acked for m in messages)
