@@ -45,13 +45,14 @@ def reported_slots(fleet: Fleet) -> list[WorkerSlots]:
 
 
 def test_claims_stay_within_what_the_fleet_can_start_and_none_is_sent_twice(
-    pg_databases: PostgresDatabases, tmp_path: Path
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path: Path
 ) -> None:
     # Given one worker of 2 slots, and a delivery timeout short enough that a
     # claim left waiting behind a 40-job backlog (10 s of work) would be sent again
     with running_fleet(
         pg_databases,
         tmp_path,
+        redis_url=e2e_redis_url,
         worker_concurrency="2",
         delivery_timeout_s="6",
         maintenance_interval_s="1",
@@ -95,11 +96,15 @@ def test_claims_stay_within_what_the_fleet_can_start_and_none_is_sent_twice(
 
 
 def test_the_control_plane_runs_while_the_only_job_slot_is_busy(
-    pg_databases: PostgresDatabases, tmp_path: Path
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path: Path
 ) -> None:
     # Given one worker with no -Q (it consumes every queue) and one slot
     with running_fleet(
-        pg_databases, tmp_path, worker_concurrency="1", maintenance_interval_s="1"
+        pg_databases,
+        tmp_path,
+        redis_url=e2e_redis_url,
+        worker_concurrency="1",
+        maintenance_interval_s="1",
     ) as fleet:
         # When a job holds that slot for 30 s
         hog = enqueue("hog", "test.sleep", {"seconds": 30, "tag": "hog"}, app=fleet.client).job_id
