@@ -3,6 +3,7 @@
 The public API::
 
     from fairbeat import enqueue, job_context, EnqueueError
+    from fairbeat import cancel, cancel_workspace   # cancel(job_id, why=...), running jobs too
     from fairbeat import schedules   # schedules.add(...), list, pause, resume, remove
 
 ``celery -A fairbeat worker`` and ``celery -A fairbeat beat`` find the app
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
     from fairbeat.tasks import schedules
     from fairbeat.tasks.api import Enqueued, enqueue
+    from fairbeat.tasks.cancellation import CancelError, Cancelled, cancel, cancel_workspace
     from fairbeat.tasks.context import JobContext, job_context
     from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
     from fairbeat.tasks.settings import Settings, SettingsError
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "Enqueued": "fairbeat.tasks.api",
     "enqueue": "fairbeat.tasks.api",
+    "cancel": "fairbeat.tasks.cancellation",
+    "cancel_workspace": "fairbeat.tasks.cancellation",
+    "Cancelled": "fairbeat.tasks.cancellation",
+    "CancelError": "fairbeat.tasks.cancellation",
     "JobContext": "fairbeat.tasks.context",
     "job_context": "fairbeat.tasks.context",
     "EnqueueError": "fairbeat.tasks.errors",
@@ -41,6 +47,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "CancelError",
+    "Cancelled",
     "EnqueueError",
     "Enqueued",
     "JobContext",
@@ -48,6 +56,8 @@ __all__ = [
     "SettingsError",
     "WorkspaceBacklogFull",
     "app",
+    "cancel",
+    "cancel_workspace",
     "enqueue",
     "job_context",
     "schedules",

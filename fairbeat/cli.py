@@ -245,17 +245,46 @@ def jobs_retry(
 
 @jobs_cli.command("cancel")
 def jobs_cancel(
-    job_ids: Annotated[list[int], typer.Argument(help="Job ids.")], as_json: JsonFlag = False
+    job_ids: Annotated[list[int] | None, typer.Argument(help="Job ids.")] = None,
+    why: Annotated[str | None, typer.Option("--why", help="Why: kept with each job.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="Instead of ids: this workspace's whole backlog.")
+    ] = None,
+    status: Annotated[
+        str, typer.Option(help="With --workspace: the statuses to cancel, comma-separated.")
+    ] = "pending,claimed,running",
+    who: Annotated[str | None, typer.Option("--who", help="Who (default: user@host).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Cancel jobs that have not started (PENDING or CLAIMED); running ones are left."""
-    rt = runtime_of(default_app())
-    with rt.engine.begin() as conn:
-        cancelled = job_queries.cancel(conn, job_ids, rt.now())
-    left = sorted(set(job_ids) - set(cancelled))
+    """Cancel jobs, running ones too: a running handler sees job_context().cancelled,
+    and is terminated after FAIRBEAT_CANCEL_GRACE_S."""
+    from fairbeat.tasks import cancellation  # only this command needs it
+
+    if not why or not why.strip():
+        raise _fail("--why is missing: say why the jobs are cancelled (kept with each job)")
+    if bool(job_ids) == bool(workspace):
+        raise _fail("name job ids, or pass --workspace WORKSPACE (not both)")
+    app = default_app()
+    try:
+        if workspace:
+            statuses = [s.strip() for s in status.split(",") if s.strip()]
+            done = cancellation.cancel_workspace(
+                workspace, why=why, statuses=statuses, who=who, app=app
+            )
+            result: dict[str, Any] = {"workspace": workspace, "cancelled": done}
+        else:
+            outcome = cancellation.cancel(job_ids or [], why=why, who=who, app=app)
+            result = {"cancelled": outcome.cancelled, "not_cancelled": outcome.not_cancelled}
+    except cancellation.CancelError as exc:
+        field = {"statuses": "--status", "job_ids": "job ids", "who": "--who"}.get(exc.field)
+        raise _fail(f"{field or exc.field}: {str(exc).split(': ', 1)[1]}") from None
     if as_json:
-        _emit({"cancelled": cancelled, "not_cancelled": left})
-    else:
-        console.print(f"cancelled {cancelled}; not cancellable (started or finished): {left}")
+        _emit(result)
+        return
+    left = result.get("not_cancelled", [])
+    console.print(f"cancelled {len(result['cancelled'])} job(s): {result['cancelled'][:20]}")
+    if left:
+        console.print(f"not cancellable (already finished): {left[:20]}")
 
 
 workspace_cli = typer.Typer(no_args_is_help=True, help="Pause, resume and tune a workspace.")

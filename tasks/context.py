@@ -44,6 +44,14 @@ class JobContext:
         with autocommit(self.runtime.engine) as conn:
             return transitions.heartbeat(conn, self.job_id, self.fence, self.runtime.now())
 
+    @property
+    def cancelled(self) -> bool:
+        """True once this job was cancelled (its fence taken, or it was claimed again
+        since): stop working; nothing this attempt does after it is recorded. One
+        primary-key read per call."""
+        with self.runtime.engine.connect() as conn:
+            return transitions.fence_taken(conn, self.job_id, self.fence)
+
     def once(self, key: str, effect: Callable[[], T]) -> T:
         """Run a customer-visible ``effect`` once per (workspace, key), ever.
 

@@ -29,7 +29,7 @@ from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
 from fairbeat.scheduling.retention import TABLES, cutoffs
 from fairbeat.store import alerts, health, recovery, retention, runs
 from fairbeat.store.db import autocommit
-from fairbeat.tasks import ledger, limits
+from fairbeat.tasks import cancellation, ledger, limits
 from fairbeat.tasks.alerting import sink_for
 from fairbeat.tasks.health import snapshot
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -163,6 +163,7 @@ def _maintain(rt: Runtime, now: datetime, report: dict[str, Any], app: Celery) -
     stale = mark_stale_runs(rt, now)
     report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
     report["recovered"] = recover_jobs(rt, now, app)
+    report["cancels_terminated"] = cancellation.terminate_overdue(app, now)
     figures = snapshot(rt, now)
     with rt.engine.begin() as conn:
         health.save_snapshot(conn, now, figures)

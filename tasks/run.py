@@ -32,6 +32,8 @@ SUCCEEDED = "SUCCEEDED"
 RETRY_SCHEDULED = "RETRY_SCHEDULED"
 DEAD_LETTERED = "DEAD_LETTERED"
 FINISH_REFUSED = "FINISH_REFUSED"  # the job was recovered while this run worked
+# The job was cancelled while this run worked: its late finish is dropped.
+DROPPED_CANCELLED = "DROPPED_CANCELLED"
 
 # last_error keeps the end of the traceback, where the cause is.
 ERROR_TEXT_MAX = 4000
@@ -68,25 +70,36 @@ def resolve_handler(app: Celery, kind: str, payload: dict[str, Any]) -> Task:  #
     return task
 
 
-def execute(app: Celery, job_id: int, fence: int, sent: limits.TimeLimits | None = None) -> str:
+def execute(
+    app: Celery,
+    job_id: int,
+    fence: int,
+    sent: limits.TimeLimits | None = None,
+    task_id: str | None = None,
+) -> str:
     """Start, run and finish one job; returns what happened (an outcome code).
+
+    ``task_id`` is this run's Celery task id, recorded on the job so that a
+    cancel can terminate the attempt after its grace period.
 
     ``sent`` are the time limits Celery enforces on this message (None: the
     job kind's own, as this worker knows them). A finished job frees
     a slot of its workspace's quota: it kicks the dispatcher so the next job
     need not wait for beat.
     """
-    outcome = _execute(app, job_id, fence, sent)
+    outcome = _execute(app, job_id, fence, sent, task_id)
     if not outcome.startswith("DROPPED_"):
         kick(app, "job finished")
     return outcome
 
 
-def _execute(app: Celery, job_id: int, fence: int, sent: limits.TimeLimits | None) -> str:
+def _execute(
+    app: Celery, job_id: int, fence: int, sent: limits.TimeLimits | None, task_id: str | None
+) -> str:
     rt = runtime_of(app)
     now = rt.now()
     with autocommit(rt.engine) as conn:
-        started = transitions.start(conn, job_id, fence, now, _worker_name())
+        started = transitions.start(conn, job_id, fence, now, _worker_name(), task_id)
         dropped = None if started else transitions.record_dropped_delivery(conn, job_id, fence, now)
     if started is None:
         log.warning(
@@ -110,23 +123,36 @@ def _execute(app: Celery, job_id: int, fence: int, sent: limits.TimeLimits | Non
         with bound(ctx), keep_alive(rt, job_id, fence, ctx.deadline):
             handler(**started.payload)
     except SoftTimeLimitExceeded as exc:
-        return _after_failure(rt, ctx, exc, limits.limit_error(limit.soft_s, soft=True))
+        return _after_failure(rt, ctx, exc, task_id, limits.limit_error(limit.soft_s, soft=True))
     except PastTimeLimit as exc:
-        return _after_failure(rt, ctx, exc, limits.limit_error(limit.hard_s, soft=False))
+        return _after_failure(rt, ctx, exc, task_id, limits.limit_error(limit.hard_s, soft=False))
     except Exception as exc:
-        return _after_failure(rt, ctx, exc)
+        return _after_failure(rt, ctx, exc, task_id)
     finished = rt.now()
     done = retry_on_disconnect(rt.engine, lambda c: transitions.succeed(c, job_id, fence, finished))
+    if not done and _cancelled(rt, ctx, task_id):
+        return _logged(ctx, DROPPED_CANCELLED)
     return _logged(ctx, SUCCEEDED if done else FINISH_REFUSED)
 
 
-def _after_failure(rt: Runtime, ctx: JobContext, exc: Exception, head: str = "") -> str:
+def _after_failure(
+    rt: Runtime, ctx: JobContext, exc: Exception, task_id: str | None, head: str = ""
+) -> str:
     permanent = isinstance(exc, PermanentJobError | LeaseLost)
     error = _error_text(exc)
     if head:  # the reason first; the traceback's end after it, within the bound
         error = head + "\n" + error[len(head) + 1 - ERROR_TEXT_MAX :]
     outcome = end_attempt(rt, ctx, error, permanent)
+    if outcome == FINISH_REFUSED and _cancelled(rt, ctx, task_id):
+        # Not an error of the job: the handler stopped (or failed) after its cancel.
+        return _logged(ctx, DROPPED_CANCELLED, error=head or str(exc))
     return _logged(ctx, outcome, error=head or str(exc))
+
+
+def _cancelled(rt: Runtime, ctx: JobContext, task_id: str | None) -> bool:
+    return retry_on_disconnect(
+        rt.engine, lambda c: transitions.was_cancelled(c, ctx.job_id, task_id)
+    )
 
 
 def end_attempt(rt: Runtime, ctx: JobContext, error: str, permanent: bool = False) -> str:
@@ -228,7 +254,7 @@ def _limit_of(exc: TimeLimitExceeded) -> float:
 def run(self: Task, job_id: int, fence: int) -> str:  # type: ignore[type-arg]
     sent = limits.from_message(self.request.timelimit)
     try:
-        return execute(self.app, job_id, fence, sent)
+        return execute(self.app, job_id, fence, sent, self.request.id)
     except SoftTimeLimitExceeded:
         # It fired outside the handler (while the run recorded the attempt's end).
         soft_s = (sent or limits.resolve(runtime_of(self.app).settings)).soft_s

@@ -89,6 +89,11 @@ DEFAULT_JOB_TIME_LIMIT_S = 1800.0
 # is left for the handler to clean up and for the run to record its attempt.
 DEFAULT_JOB_SOFT_LIMIT_FRACTION = 0.9
 DEFAULT_MAINTENANCE_INTERVAL_S = 60.0
+# A cancelled running job's handler gets this long to see job_context().cancelled
+# (or a False heartbeat) and stop by itself before its worker child is
+# terminated: several heartbeats of a default job, and a handler mid-write
+# finishes that write.
+DEFAULT_CANCEL_GRACE_S = 30.0
 # Health figures and the gate look back over one 15-minute window.
 DEFAULT_HEALTH_WINDOW_S = 900.0
 # A busy dispatcher ticks many times a second; one summary line per ten
@@ -211,6 +216,7 @@ class Settings(BaseSettings):
     # None: DEFAULT_JOB_SOFT_LIMIT_FRACTION of the hard limit.
     job_soft_time_limit_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     maintenance_interval_s: float = Field(DEFAULT_MAINTENANCE_INTERVAL_S, gt=0, le=3600)
+    cancel_grace_s: float = Field(DEFAULT_CANCEL_GRACE_S, ge=0, le=86_400)
     health_window_s: float = Field(DEFAULT_HEALTH_WINDOW_S, ge=1)
     queue_age_alert_s: float = Field(DEFAULT_QUEUE_AGE_ALERT_S, gt=0)
     retain_succeeded_s: float = Field(DEFAULT_RETAIN_SUCCEEDED_S, ge=0)

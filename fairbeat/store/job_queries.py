@@ -8,11 +8,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store.jobs import due, job
+
+CANCELLABLE = (JobStatus.PENDING.value, JobStatus.CLAIMED.value, JobStatus.RUNNING.value)
+# A cancelled job's last_error: this, then the operator's why.
+CANCELLED_PREFIX = "CANCELLED: "
 
 
 def get_job(conn: Connection, job_id: int) -> dict[str, Any] | None:
@@ -86,16 +90,85 @@ def retry_dead(
     return sorted(int(i) for i in conn.execute(stmt).scalars())
 
 
-def cancel(conn: Connection, job_ids: list[int], now: datetime) -> list[int]:
-    """PENDING or CLAIMED -> CANCELLED. A claimed job's message, when it arrives,
-    finds the job no longer claimed and is dropped. RUNNING jobs are left alone."""
+def cancel(conn: Connection, job_ids: list[int], now: datetime, *, who: str, why: str) -> list[int]:
+    """PENDING, CLAIMED or RUNNING -> CANCELLED, taking the fence, in one conditional update.
+
+    With the fence moved on, a claimed job's message is dropped when it
+    arrives, and a running attempt can finish nothing: its fenced heartbeat,
+    finish and effects match no row. A running job keeps its attempt's
+    ``task_id``, so maintenance can terminate the attempt after the grace.
+    """
+    running = job.c.status == JobStatus.RUNNING.value
     stmt = (
         update(job)
-        .where(
-            job.c.id.in_(job_ids),
-            job.c.status.in_([JobStatus.PENDING.value, JobStatus.CLAIMED.value]),
+        .where(job.c.id.in_(job_ids), job.c.status.in_(CANCELLABLE))
+        .values(
+            status=JobStatus.CANCELLED.value,
+            fence=job.c.fence + 1,
+            finished_at=now,
+            locked_at=None,
+            task_id=case((running, job.c.task_id), else_=None),
+            cancelled_by=who,
+            last_error=f"{CANCELLED_PREFIX}{why}",
         )
-        .values(status=JobStatus.CANCELLED.value, finished_at=now)
         .returning(job.c.id)
     )
     return sorted(int(i) for i in conn.execute(stmt).scalars())
+
+
+def existing(conn: Connection, job_ids: list[int]) -> set[int]:
+    """Which of ``job_ids`` name a job."""
+    return {int(i) for i in conn.execute(select(job.c.id).where(job.c.id.in_(job_ids))).scalars()}
+
+
+def newest_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(job.c.id), 0))).scalar_one())
+
+
+def workspace_batch(
+    conn: Connection, workspace_id: str, statuses: list[str], through_id: int, limit: int
+) -> list[int]:
+    """Up to ``limit`` ids of ``workspace_id``'s jobs in ``statuses``, oldest first,
+    none newer than ``through_id`` (so a backlog that keeps growing still ends)."""
+    query = (
+        select(job.c.id)
+        .where(
+            job.c.workspace_id == workspace_id,
+            job.c.status.in_(statuses),
+            job.c.id <= through_id,
+        )
+        .order_by(job.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def cancelled_still_running(
+    conn: Connection, before: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """(job id, task id) of running attempts cancelled before ``before`` that have not ended."""
+    query = (
+        select(job.c.id, job.c.task_id)
+        .where(
+            job.c.status == JobStatus.CANCELLED.value,
+            job.c.task_id.is_not(None),
+            job.c.finished_at <= before,
+        )
+        .order_by(job.c.finished_at)
+        .limit(limit)
+    )
+    return [(int(r.id), str(r.task_id)) for r in conn.execute(query)]
+
+
+def forget_tasks(conn: Connection, tasks: list[tuple[int, str]]) -> None:
+    """Cancelled jobs whose attempts were terminated: nothing is left to terminate."""
+    for job_id, task_id in tasks:
+        conn.execute(
+            update(job)
+            .where(
+                job.c.id == job_id,
+                job.c.status == JobStatus.CANCELLED.value,
+                job.c.task_id == task_id,
+            )
+            .values(task_id=None)
+        )

@@ -31,6 +31,8 @@ KIND_MAX = 200
 DEDUPE_KEY_MAX = 200
 CRON_MAX = 200
 TIMEZONE_MAX = 64
+TASK_ID_MAX = 200
+OPERATOR_MAX = 200
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -97,6 +99,9 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    # The Celery task id of the running attempt: what a cancel terminates.
+    task_id: Mapped[str | None] = mapped_column(String(TASK_ID_MAX))
+    cancelled_by: Mapped[str | None] = mapped_column(String(OPERATOR_MAX))
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "dedupe_key"),

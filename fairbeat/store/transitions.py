@@ -38,9 +38,17 @@ class StartedJob:
 
 
 def start(
-    conn: Connection, job_id: int, fence: int, now: datetime, worker: str
+    conn: Connection,
+    job_id: int,
+    fence: int,
+    now: datetime,
+    worker: str,
+    task_id: str | None = None,
 ) -> StartedJob | None:
-    """CLAIMED -> RUNNING for exactly this claim; None when the message is stale or repeated."""
+    """CLAIMED -> RUNNING for exactly this claim; None when the message is stale or repeated.
+
+    ``task_id`` is the Celery task id of this run, what a cancel terminates.
+    """
     row = conn.execute(
         update(job)
         .where(fenced(job_id, fence, JobStatus.CLAIMED))
@@ -50,6 +58,7 @@ def start(
             started_at=now,
             locked_at=now,
             locked_by=worker,
+            task_id=task_id,
         )
         .returning(
             job.c.workspace_id, job.c.kind, job.c.payload, job.c.attempts, job.c.max_attempts
@@ -102,7 +111,9 @@ def _update_running(conn: Connection, job_id: int, fence: int, **values: Any) ->
 
 
 def _finish(conn: Connection, job_id: int, fence: int, **values: Any) -> bool:
-    return _update_running(conn, job_id, fence, locked_at=None, locked_by=None, **values)
+    return _update_running(
+        conn, job_id, fence, locked_at=None, locked_by=None, task_id=None, **values
+    )
 
 
 def succeed(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
@@ -130,3 +141,22 @@ def fail(conn: Connection, job_id: int, fence: int, now: datetime, error: str) -
 def heartbeat(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
     """Refresh the lock; False means this run lost its claim and should stop."""
     return _update_running(conn, job_id, fence, locked_at=now)
+
+
+def was_cancelled(conn: Connection, job_id: int, task_id: str | None) -> bool:
+    """Whether the job of a refused finish was cancelled; then its attempt has ended,
+    so this run's ``task_id`` is no longer one to terminate."""
+    status = conn.execute(select(job.c.status).where(job.c.id == job_id)).scalar()
+    if status != JobStatus.CANCELLED.value:
+        return False
+    if task_id is not None:
+        conn.execute(
+            update(job).where(job.c.id == job_id, job.c.task_id == task_id).values(task_id=None)
+        )
+    return True
+
+
+def fence_taken(conn: Connection, job_id: int, fence: int) -> bool:
+    """Whether the attempt holding ``fence`` was cancelled, or its job claimed again since."""
+    row = conn.execute(select(job.c.fence, job.c.status).where(job.c.id == job_id)).one_or_none()
+    return row is None or row.fence != fence or row.status == JobStatus.CANCELLED.value

@@ -65,7 +65,7 @@ MAY_MOVE: dict[str, frozenset[tuple[JobStatus, JobStatus]]] = {
     "deliver": frozenset({(CLAIMED, RUNNING)}),
     "finish": frozenset({(RUNNING, SUCCEEDED), (RUNNING, PENDING), (RUNNING, FAILED)}),
     "recover": frozenset({(RUNNING, PENDING), (RUNNING, FAILED), (CLAIMED, PENDING)}),
-    "cancel": frozenset({(PENDING, CANCELLED), (CLAIMED, CANCELLED)}),
+    "cancel": frozenset({(PENDING, CANCELLED), (CLAIMED, CANCELLED), (RUNNING, CANCELLED)}),
     "retry_dead": frozenset({(FAILED, PENDING)}),
 }
 
@@ -503,9 +503,10 @@ class JobLifecycle(RuleBasedStateMachine):
             self.apply_scan()
 
     def cancel(self, job_id: int) -> None:
-        expected = [job_id] if self.rows[job_id].status in (PENDING, CLAIMED) else []
+        expected = [job_id] if self.rows[job_id].status in (PENDING, CLAIMED, RUNNING) else []
         with self.engine.begin() as conn:
-            assert job_queries.cancel(conn, [job_id], self.now) == expected
+            cancelled = job_queries.cancel(conn, [job_id], self.now, who="chaos", why="test")
+            assert cancelled == expected
         self._done("cancel")
 
     def retry_dead(self, job_id: int) -> None:
