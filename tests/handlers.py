@@ -15,6 +15,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from fairbeat import job_context
+from fairbeat.store import job_queries
 
 LEDGER_KEY = "fairbeat-test:sends"
 
@@ -86,3 +87,24 @@ def send_unstorable(tag: str, result: str, fail_times: int = 0) -> None:
 @shared_task(name="test.send_long_key")
 def send_long_key(tag: str, length: int) -> None:
     job_context().once("k" * length, lambda: _send(tag))
+
+
+@shared_task(name="test.cancellable")
+def cancellable(tag: str) -> None:
+    """Works in heartbeats until cancelled, says what it saw, then tries its effect."""
+    ctx = job_context()
+    while ctx.heartbeat() and not ctx.cancelled:
+        time.sleep(0.2)
+    _ledger().rpush(LEDGER_KEY, f"{tag}:cancelled={ctx.cancelled}:heartbeat={ctx.heartbeat()}")
+    ctx.once(f"send:{tag}", lambda: _send(tag))
+
+
+@shared_task(name="test.cancelled_midway")
+def cancelled_midway(tag: str, fail: bool = False) -> None:
+    """An operator cancels the job while it runs (in-process tests); it then ends anyway."""
+    ctx = job_context()
+    with ctx.runtime.engine.begin() as conn:
+        job_queries.cancel(conn, [ctx.job_id], ctx.runtime.now(), who="ops@test", why="midway")
+    _ledger().rpush(LEDGER_KEY, f"{tag}:cancelled={ctx.cancelled}:heartbeat={ctx.heartbeat()}")
+    if fail:
+        raise RuntimeError("failing after the cancel")

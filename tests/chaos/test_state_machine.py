@@ -594,8 +594,12 @@ class JobLifecycle(RuleBasedStateMachine):
             assert move in MAY_MOVE.get(self.action, frozenset()), (
                 f"job {job_id}: {move} on {self.action}"
             )
-        # Fences never decrease: each claim raises one by one, nothing else changes it.
-        assert row.fence == before.fence + (1 if move == (PENDING, CLAIMED) else 0), (job_id, move)
+        # Fences never decrease: each claim and each cancel raises one by one (a
+        # cancel takes the fence from any attempt), nothing else changes it.
+        raised = move == (PENDING, CLAIMED) or (
+            self.action == "cancel" and row.status != before.status
+        )
+        assert row.fence == before.fence + (1 if raised else 0), (job_id, move)
         # A start uses an attempt; an operator's retry of a dead letter resets them.
         if move == (CLAIMED, RUNNING):
             assert row.attempts == before.attempts + 1

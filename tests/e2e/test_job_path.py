@@ -179,7 +179,9 @@ def test_a_pending_job_is_cancelled_and_never_runs(live: Fleet) -> None:
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     job = enqueue(live, "acme", "test.send", "--payload", '{"tag": "cancelled"}', "--run-at", later)
     job_id = int(job["job_id"])
-    assert json.loads(live.run_cli("jobs", "cancel", str(job_id), "--json").stdout) == {
+    assert json.loads(
+        live.run_cli("jobs", "cancel", str(job_id), "--why", "not needed", "--json").stdout
+    ) == {
         "cancelled": [job_id],
         "not_cancelled": [],
     }
