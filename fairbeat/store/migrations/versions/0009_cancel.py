@@ -1,7 +1,7 @@
 """Cancel running jobs: the running attempt's Celery task id, and who cancelled.
 
 Revision ID: 0009_cancel
-Revises: 0007_schedules
+Revises: 0008_retention_indexes
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_cancel"
-down_revision = "0007_schedules"
+down_revision = "0008_retention_indexes"
 branch_labels = None
 depends_on = None
 
