@@ -20,6 +20,7 @@ from fairbeat.embedded import run_up
 from fairbeat.prune_cli import prune_cmd
 from fairbeat.schedule_cli import schedule_cli
 from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.scheduling.limits import rate_limit_problem, weight_problem
 from fairbeat.store import alerts, job_queries, migrate, workspaces
 from fairbeat.store.selection import WorkspaceProfile
 from fairbeat.tasks.api import enqueue as enqueue_job
@@ -28,6 +29,7 @@ from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
 from fairbeat.tasks.health import snapshot as health_snapshot
 from fairbeat.tasks.kick import kick
 from fairbeat.tasks.maintenance import run_maintenance
+from fairbeat.tasks.redact import mask_url
 from fairbeat.tasks.runtime import runtime_of
 from fairbeat.up import UpError
 
@@ -340,6 +342,10 @@ def workspace_set(
     settings = runtime_of(default_app()).settings
     if tier is not None and tier not in settings.tier_quotas:
         raise _fail(f"unknown tier {tier!r}; known: {', '.join(sorted(settings.tier_quotas))}")
+    if weight is not None and (problem := weight_problem(weight)):
+        raise _fail(f"--weight: {problem}")
+    if rate_limit is not None and (problem := rate_limit_problem(rate_limit)):
+        raise _fail(f"--rate-limit: {problem}")
     values: dict[str, Any] = {"tier": tier, "weight": weight, "high_quota_enabled": high_quota}
     if rate_limit is not None:
         values["rate_limit_per_s"] = rate_limit or None
@@ -443,5 +449,5 @@ def main() -> None:
         err.print(f"[red]error:[/red] cannot reach the database at {url}: {exc.orig}")
         sys.exit(1)
     except redis.ConnectionError as exc:
-        err.print(f"[red]error:[/red] cannot reach Redis at {settings.redis_url}: {exc}")
+        err.print(f"[red]error:[/red] cannot reach Redis at {mask_url(settings.redis_url)}: {exc}")
         sys.exit(1)

@@ -16,6 +16,7 @@ from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
 from fairbeat.store import job_queries, migrate
 from fairbeat.tasks.api import enqueue
 from fairbeat.tasks.application import default_app
+from fairbeat.tasks.redact import mask_url
 from fairbeat.tasks.runtime import runtime_of
 from fairbeat.up import NO_REDIS_HELP, UpError, child_env, fleet, private_redis, redis_answers
 
@@ -33,11 +34,11 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int) -> int:
         overrides: dict[str, str] = {}
         if not redis_answers(settings.redis_url):
             if shutil.which("redis-server") is None:
-                raise UpError(NO_REDIS_HELP.format(url=settings.redis_url))
+                raise UpError(NO_REDIS_HELP.format(url=mask_url(settings.redis_url)))
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-")))
             overrides["redis_url"] = stack.enter_context(private_redis(workdir))
             console.print(
-                f"no Redis at {settings.redis_url}; started a private one at "
+                f"no Redis at {mask_url(settings.redis_url)}; started a private one at "
                 f"{overrides['redis_url']}"
             )
         migrate.upgrade(rt.engine)

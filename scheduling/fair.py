@@ -33,6 +33,7 @@ from fairbeat.scheduling.reasons import (
     PARTITION_CAP,
     RATE_LIMITED,
     RECLAIMED,
+    WORKSPACE_MISCONFIGURED,
     WORKSPACE_PAUSED,
     WORKSPACE_QUOTA,
 )
@@ -54,6 +55,7 @@ class WorkspaceDemand:
     paused: bool = False
     ladder_fallback: bool = False
     rate_allowance: int | None = None  # starts its rate limit allows now; None: no limit
+    misconfigured: bool = False  # its own limits are unusable (scheduling.limits): held
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ def _allowance(d: WorkspaceDemand, cap: int, unclaimed: dict[str, int]) -> tuple
         unclaimed[PARTITION_CAP] += d.due - cap
     if d.paused:
         unclaimed[WORKSPACE_PAUSED] += seen
+        return 0, 0
+    if d.misconfigured:
+        unclaimed[WORKSPACE_MISCONFIGURED] += seen
         return 0, 0
     rate = seen if d.rate_allowance is None else min(seen, max(0, d.rate_allowance))
     unclaimed[RATE_LIMITED] += seen - rate
@@ -171,6 +176,7 @@ def plan_fair(
             WORKSPACE_QUOTA,
             PARTITION_CAP,
             WORKSPACE_PAUSED,
+            WORKSPACE_MISCONFIGURED,
             LADDER_UNAVAILABLE,
             RATE_LIMITED,
             RECLAIMED,

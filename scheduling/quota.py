@@ -27,6 +27,9 @@ class WorkspaceProfile:
     paused: bool = False
     high_quota_enabled: bool = False
     rate_limit_per_s: float | None = None
+    # Setting -> what is wrong with it, when the row's limits are unusable
+    # (scheduling.limits): the workspace is held, with safe values above.
+    misconfigured: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

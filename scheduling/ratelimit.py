@@ -16,16 +16,24 @@ def burst_for(rate_per_s: float) -> int:
     return max(1, math.ceil(rate_per_s))
 
 
+def _tat(tat_s: float | None, now_s: float) -> float:
+    """The TAT to go on: one that is missing or not a finite number (a Redis value
+    written by hand) restarts the schedule now instead of failing the tick."""
+    if tat_s is None or not math.isfinite(tat_s):
+        return now_s
+    return max(tat_s, now_s)
+
+
 def available(*, now_s: float, tat_s: float | None, rate_per_s: float, burst: int) -> int:
     """How many starts the limit allows right now."""
     interval = 1.0 / rate_per_s
-    tat = max(tat_s or now_s, now_s)
+    tat = _tat(tat_s, now_s)
     return max(0, math.floor((now_s + burst * interval - tat) / interval + 1e-9))
 
 
 def consume(*, now_s: float, tat_s: float | None, rate_per_s: float, n: int) -> float:
     """The TAT after ``n`` starts now."""
-    return max(tat_s or now_s, now_s) + n / rate_per_s
+    return _tat(tat_s, now_s) + n / rate_per_s
 
 
 def allowances(

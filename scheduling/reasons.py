@@ -13,6 +13,9 @@ CLAIM_BATCH = "CLAIM_BATCH"  # capacity is free, but one tick claims at most a b
 WORKSPACE_QUOTA = "WORKSPACE_QUOTA"  # the workspace has its quota of jobs in flight
 PARTITION_CAP = "PARTITION_CAP"  # past the per-workspace selection cap of one tick
 WORKSPACE_PAUSED = "WORKSPACE_PAUSED"  # an operator paused the workspace
+# Held: the workspace's row holds a weight or rate limit no arithmetic can use
+# (NaN, inf, negative, out of range); fix it with `fairbeat workspace set`.
+WORKSPACE_MISCONFIGURED = "WORKSPACE_MISCONFIGURED"
 LADDER_UNAVAILABLE = "LADDER_UNAVAILABLE"  # held at base quota because Redis could not be read
 GUARDRAIL_STEP_DOWN = "GUARDRAIL_STEP_DOWN"  # capacity was stepped down by a guardrail
 RATE_LIMITED = "RATE_LIMITED"  # the workspace's start rate limit is reached
@@ -29,6 +32,7 @@ BACKPRESSURE = (
     WORKSPACE_QUOTA,
     PARTITION_CAP,
     WORKSPACE_PAUSED,
+    WORKSPACE_MISCONFIGURED,
     LADDER_UNAVAILABLE,
     GUARDRAIL_STEP_DOWN,
     RATE_LIMITED,

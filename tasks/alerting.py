@@ -13,6 +13,7 @@ import urllib.request
 from typing import Protocol
 
 from fairbeat.scheduling.alerts import FIRE, AlertAction
+from fairbeat.tasks.redact import mask_urls
 
 log = logging.getLogger("fairbeat.alerts")
 
@@ -63,12 +64,13 @@ class SlackSink:
             with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
                 response.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
+            problem = mask_urls(str(exc))  # the webhook's path is its secret
             log.error(
                 "alert webhook failed: %s",
-                exc,
+                problem,
                 extra={"action": "alert.delivery_failed", "kind": action.kind, "episode": episode},
             )
-            return str(exc)
+            return problem
         LogSink().send(action, episode)
         return None
 

@@ -8,6 +8,7 @@ Nothing is built at import. ``default_app()`` builds the process's app from the
 from __future__ import annotations
 
 import functools
+import importlib
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -34,7 +35,23 @@ def _queue(name: str) -> Queue:
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
+def check_imports(modules: list[str]) -> None:
+    """Import each FAIRBEAT_IMPORTS module now, so that one that does not import
+    stops the process at start with one line, not a worker with no handlers."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise SettingsError(
+                f"invalid fairbeat settings: FAIRBEAT_IMPORTS: cannot import {name!r} ({problem})"
+            ) from None
+
+
 def create_app(settings: Settings) -> Celery:
+    """The Celery app for ``settings``. Raises ``SettingsError`` (naming
+    FAIRBEAT_IMPORTS) when a handler module does not import."""
+    check_imports(settings.imports)
     app = Celery("fairbeat", set_as_current=True)
     app.fairbeat_runtime = Runtime(settings)  # type: ignore[attr-defined]
     queues = [_queue(name) for name in [settings.control_queue, *settings.job_queues]]

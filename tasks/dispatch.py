@@ -35,7 +35,7 @@ from fairbeat.scheduling.reasons import FLEET_SLOTS, LOST_CLAIM
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
-from fairbeat.tasks import capacity, ledger, limits, pool, quotas
+from fairbeat.tasks import capacity, ledger, limits, pool, quarantine, quotas
 from fairbeat.tasks.capacity import CapacityReading
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -256,6 +256,7 @@ class Dispatcher:
         claims, keep the carried state (fenced by the lease), report."""
         plan = planned.plan
         with self.rt.engine.begin() as conn:
+            quarantine.sweep(conn, planned.now)  # dead-letter rows no claim could load
             run = (run_id, fence) if run_id is not None else None
             claims = selection.claim_planned(conn, planned.now, plan.allocations, run)
         sent, released = fan_out(self.app, fair_order(claims, plan.order))
@@ -294,6 +295,7 @@ class Dispatcher:
                 quota=resolved.quotas[workspace].quota,
                 weight=resolved.weights[workspace],
                 paused=profiles[workspace].paused,
+                misconfigured=profiles[workspace].misconfigured is not None,
                 ladder_fallback=resolved.quotas[workspace].ladder_fallback,
                 rate_allowance=rates.get(workspace),
             )

@@ -22,7 +22,7 @@ def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
         observed = health.observations(conn, now, window)
     fig = figures(observed, settings.top_workspaces)
     duplicates = classify_duplicates(counted.duplicates)
-    oldest = counted.oldest_due_run_at
+    oldest = counted.oldest_due_at
     return {
         "at": now.isoformat(),
         "window_s": window,

@@ -4,8 +4,8 @@
 function_run row (fenced one above every earlier run of that function), hands
 the body a :class:`LedgerRun` to heartbeat and to fill its report, and
 finishes the row on the way out: SUCCEEDED when the body returns, FAILED when
-it raises (the exception goes on). It yields None when this window already
-has a run, so a beat tick fired twice runs once.
+it raises (the exception goes on) or sets ``run.failed``. It yields None when
+this window already has a run, so a beat tick fired twice runs once.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class LedgerRun:
     run_id: int
     fence: int
     report: dict[str, Any] = field(default_factory=dict)
+    # Set by a body that carried on past a failed step: the row is finished FAILED.
+    failed: bool = False
 
     def heartbeat(self) -> bool:
         """Refresh the row; False once the run was declared stale or superseded: stop."""
@@ -56,7 +58,7 @@ def entry(
     status = runs.FAILED
     try:
         yield run
-        status = runs.SUCCEEDED
+        status = runs.FAILED if run.failed else runs.SUCCEEDED
     finally:
         with rt.engine.begin() as conn:
             runs.finish(conn, run_id, fence, rt.now(), run.report, status)

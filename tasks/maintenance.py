@@ -1,10 +1,12 @@
 """``fairbeat.maintenance``: keep the queue live, and say how it is doing.
 
-Every minute (beat): mark silent runs STALE, return silent RUNNING jobs to
-PENDING (or FAILED on their last attempt), send claims no worker started
-again, store a health snapshot, fire or resolve alerts, and prune finished
-rows past their retention in bounded batches. One run per interval (the
-function_run window key); each step's counts go in its report.
+Every minute (beat): dead-letter rows no loop can load (store/poison.py),
+mark silent runs STALE, return silent RUNNING jobs to PENDING (or FAILED on
+their last attempt), send claims no worker started again, store a health
+snapshot, fire or resolve alerts, and prune finished rows past their
+retention in bounded batches. One run per interval (the function_run window
+key); each step's counts go in its report, and a step that fails is
+reported without stopping the steps after it.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
 from fairbeat.scheduling.retention import TABLES, cutoffs
 from fairbeat.store import alerts, health, recovery, retention, runs
 from fairbeat.store.db import autocommit
-from fairbeat.tasks import cancellation, ledger, limits
+from fairbeat.tasks import cancellation, ledger, limits, quarantine
 from fairbeat.tasks.alerting import sink_for
 from fairbeat.tasks.health import snapshot
+from fairbeat.tasks.redact import mask_urls
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.maintenance")
@@ -143,7 +146,49 @@ def _publish_signals(rt: Runtime, figures: dict[str, Any]) -> None:
         log.warning("health signals not published", extra={"action": "maintenance.no_redis"})
 
 
+def _health(rt: Runtime, now: datetime, report: dict[str, Any]) -> None:
+    figures = snapshot(rt, now)
+    with rt.engine.begin() as conn:
+        health.save_snapshot(conn, now, figures)
+    report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
+    _publish_signals(rt, figures)
+    stale = len(report.get("stale_runs_marked", ()))
+    report["alerts"] = evaluate_alerts(rt, now, figures, stale)
+
+
+def _steps(
+    rt: Runtime, now: datetime, report: dict[str, Any], app: Celery
+) -> list[tuple[str, Any]]:
+    def quarantined() -> None:
+        with rt.engine.begin() as conn:
+            report["quarantined"] = quarantine.sweep(conn, now, thorough=True)
+
+    def stale_runs() -> None:
+        stale = mark_stale_runs(rt, now)
+        report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
+
+    def recovered() -> None:
+        report["recovered"] = recover_jobs(rt, now, app)
+
+    def cancels() -> None:
+        report["cancels_terminated"] = cancellation.terminate_overdue(app, now)
+
+    def pruned() -> None:
+        report["pruned"] = prune(rt, now)["deleted"]
+
+    return [
+        ("quarantine", quarantined),
+        ("stale_runs", stale_runs),
+        ("recover", recovered),
+        ("cancel", cancels),
+        ("health", lambda: _health(rt, now, report)),
+        ("prune", pruned),
+    ]
+
+
 def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any]:
+    """One maintenance run. A step that fails is logged and reported, and the
+    steps after it still run: recovery must not wait on a health query."""
     rt = runtime_of(app)
     started = time.monotonic()
     now = rt.now()
@@ -152,25 +197,30 @@ def run_maintenance(app: Celery, window_key: str | None = None) -> dict[str, Any
         if run is None:
             return {"skipped": "WINDOW_ALREADY_RAN"}
         try:
-            _maintain(rt, now, run.report, app)
+            run.failed = _maintain(rt, now, run.report, app)
         finally:
             run.report["duration_s"] = round(time.monotonic() - started, 4)
             log.info("maintenance", extra={"action": "maintenance.run", **run.report})
         return run.report
 
 
-def _maintain(rt: Runtime, now: datetime, report: dict[str, Any], app: Celery) -> None:
-    stale = mark_stale_runs(rt, now)
-    report["stale_runs_marked"] = [{"id": r["id"], "function": r["function"]} for r in stale]
-    report["recovered"] = recover_jobs(rt, now, app)
-    report["cancels_terminated"] = cancellation.terminate_overdue(app, now)
-    figures = snapshot(rt, now)
-    with rt.engine.begin() as conn:
-        health.save_snapshot(conn, now, figures)
-    report["health"] = {k: figures[k] for k in HEALTH_IN_REPORT}
-    _publish_signals(rt, figures)
-    report["alerts"] = evaluate_alerts(rt, now, figures, len(stale))
-    report["pruned"] = prune(rt, now)["deleted"]
+def _maintain(rt: Runtime, now: datetime, report: dict[str, Any], app: Celery) -> bool:
+    """Run every step; one that fails is logged and reported under ``failed_steps``
+    and the steps after it still run. True when any failed."""
+    failed: dict[str, str] = {}
+    for name, step in _steps(rt, now, report, app):
+        try:
+            step()
+        except Exception as exc:
+            failed[name] = mask_urls(f"{type(exc).__name__}: {exc}".splitlines()[0])[:400]
+            log.exception(
+                "maintenance step %s failed",
+                name,
+                extra={"action": "maintenance.step_failed", "step": name},
+            )
+    if failed:
+        report["failed_steps"] = failed
+    return bool(failed)
 
 
 def prune(

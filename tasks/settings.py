@@ -18,12 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from fairbeat.scheduling.fair import MIN_WEIGHT
+from fairbeat.scheduling.limits import MAX_WEIGHT, rate_limit_problem
 from fairbeat.scheduling.quota import DEFAULT_TIER_QUOTAS
 from fairbeat.scheduling.retention import RetentionPolicy, parse_duration
+from fairbeat.tasks.redact import mask_url, mask_urls
 
 # Enterprise workspaces get twice the share of a default one when both wait.
 DEFAULT_TIER_WEIGHTS = {"default": 1.0, "enterprise": 2.0}
-MAX_WEIGHT = 100.0
 
 ENV_PREFIX = "FAIRBEAT_"
 
@@ -146,6 +147,13 @@ DEFAULT_SCHEDULE_GRACE_S = 60.0
 MissedPolicy = Literal["skip", "catch_up_once"]
 DEFAULT_SCHEDULE_MISSED: MissedPolicy = "catch_up_once"
 
+# Every duration is subtracted from "now" somewhere; a year is past any sane
+# setting and keeps that arithmetic within the calendar.
+MAX_DURATION_S = 366 * 86400.0
+# A retention may be years (compliance), but "now - retention" must stay
+# within the calendar too.
+MAX_RETENTION_S = 100 * MAX_DURATION_S
+
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
@@ -182,51 +190,59 @@ def _parse_routes(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # allow_inf_nan=False: inf or NaN in any number (also inside a JSON object)
+    # is refused here instead of failing later inside every tick.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
     broker_url: str | None = None  # None: the Redis URL
     imports: Annotated[list[str], NoDecode] = Field(default_factory=list)
     routes: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
-    default_queue: str = DEFAULT_JOB_QUEUE
-    control_queue: str = DEFAULT_CONTROL_QUEUE
+    default_queue: str = Field(DEFAULT_JOB_QUEUE, min_length=1, max_length=200)
+    control_queue: str = Field(DEFAULT_CONTROL_QUEUE, min_length=1, max_length=200)
     claim_batch: int = Field(DEFAULT_CLAIM_BATCH, ge=1, le=10_000)
     worker_concurrency: int = Field(DEFAULT_WORKER_CONCURRENCY, ge=1, le=1024)
     dispatch_interval_s: float = Field(DEFAULT_DISPATCH_INTERVAL_S, gt=0, le=3600)
     max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=1000)
-    retry_base_s: float = Field(DEFAULT_RETRY_BASE_S, gt=0)
-    retry_cap_s: float = Field(DEFAULT_RETRY_CAP_S, gt=0)
+    retry_base_s: float = Field(DEFAULT_RETRY_BASE_S, gt=0, le=MAX_DURATION_S)
+    retry_cap_s: float = Field(DEFAULT_RETRY_CAP_S, gt=0, le=MAX_DURATION_S)
     payload_max_bytes: int = Field(DEFAULT_PAYLOAD_MAX_BYTES, ge=2, le=16 * 1024 * 1024)
-    visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+    visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10, le=MAX_DURATION_S)
     partition_cap: int = Field(DEFAULT_PARTITION_CAP, ge=1, le=10_000)
     global_capacity: int = Field(DEFAULT_GLOBAL_CAPACITY, ge=1, le=1_000_000)
     fleet_claims_per_slot: float = Field(DEFAULT_FLEET_CLAIMS_PER_SLOT, ge=1, le=100)
     pending_limit: int = Field(DEFAULT_PENDING_LIMIT, ge=1, le=100_000_000)
-    pending_retry_after_s: float = Field(DEFAULT_PENDING_RETRY_AFTER_S, gt=0)
+    pending_retry_after_s: float = Field(DEFAULT_PENDING_RETRY_AFTER_S, gt=0, le=MAX_DURATION_S)
     kick_debounce_ms: int = Field(DEFAULT_KICK_DEBOUNCE_MS, ge=1, le=60_000)
-    dispatch_lease_s: float = Field(DEFAULT_DISPATCH_LEASE_S, ge=1)
-    dispatch_run_budget_s: float = Field(DEFAULT_DISPATCH_RUN_BUDGET_S, gt=0)
+    dispatch_lease_s: float = Field(DEFAULT_DISPATCH_LEASE_S, ge=1, le=86_400)
+    dispatch_run_budget_s: float = Field(DEFAULT_DISPATCH_RUN_BUDGET_S, gt=0, le=3600)
     tier_quotas: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TIER_QUOTAS))
     tier_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TIER_WEIGHTS))
     redis_prefix: str = Field(DEFAULT_REDIS_PREFIX, min_length=1, max_length=64)
-    stale_after_s: float = Field(DEFAULT_STALE_AFTER_S, ge=1)
-    delivery_timeout_s: float = Field(DEFAULT_DELIVERY_TIMEOUT_S, ge=1)
-    job_time_limit_s: float = Field(DEFAULT_JOB_TIME_LIMIT_S, gt=0, allow_inf_nan=False)
+    stale_after_s: float = Field(DEFAULT_STALE_AFTER_S, ge=1, le=MAX_DURATION_S)
+    delivery_timeout_s: float = Field(DEFAULT_DELIVERY_TIMEOUT_S, ge=1, le=MAX_DURATION_S)
+    job_time_limit_s: float = Field(DEFAULT_JOB_TIME_LIMIT_S, gt=0, le=MAX_DURATION_S)
     # None: DEFAULT_JOB_SOFT_LIMIT_FRACTION of the hard limit.
-    job_soft_time_limit_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    job_soft_time_limit_s: float | None = Field(None, gt=0, le=MAX_DURATION_S)
     maintenance_interval_s: float = Field(DEFAULT_MAINTENANCE_INTERVAL_S, gt=0, le=3600)
     cancel_grace_s: float = Field(DEFAULT_CANCEL_GRACE_S, ge=0, le=86_400)
-    health_window_s: float = Field(DEFAULT_HEALTH_WINDOW_S, ge=1)
-    queue_age_alert_s: float = Field(DEFAULT_QUEUE_AGE_ALERT_S, gt=0)
-    retain_succeeded_s: float = Field(DEFAULT_RETAIN_SUCCEEDED_S, ge=0)
-    retain_failed_s: float = Field(DEFAULT_RETAIN_FAILED_S, ge=0)
-    retain_cancelled_s: float = Field(DEFAULT_RETAIN_CANCELLED_S, ge=0)
-    retain_function_run_s: float = Field(DEFAULT_RETAIN_FUNCTION_RUN_S, ge=0)
-    retain_duplicate_event_s: float = Field(DEFAULT_RETAIN_DUPLICATE_EVENT_S, ge=0)
-    retain_gate_decision_s: float = Field(DEFAULT_RETAIN_GATE_DECISION_S, ge=0)
-    retain_alert_s: float = Field(DEFAULT_RETAIN_ALERT_S, ge=0)
-    retain_health_snapshot_s: float = Field(DEFAULT_RETAIN_HEALTH_SNAPSHOT_S, ge=0)
+    health_window_s: float = Field(DEFAULT_HEALTH_WINDOW_S, ge=1, le=MAX_DURATION_S)
+    queue_age_alert_s: float = Field(DEFAULT_QUEUE_AGE_ALERT_S, gt=0, le=MAX_DURATION_S)
+    retain_succeeded_s: float = Field(DEFAULT_RETAIN_SUCCEEDED_S, ge=0, le=MAX_RETENTION_S)
+    retain_failed_s: float = Field(DEFAULT_RETAIN_FAILED_S, ge=0, le=MAX_RETENTION_S)
+    retain_cancelled_s: float = Field(DEFAULT_RETAIN_CANCELLED_S, ge=0, le=MAX_RETENTION_S)
+    retain_function_run_s: float = Field(DEFAULT_RETAIN_FUNCTION_RUN_S, ge=0, le=MAX_RETENTION_S)
+    retain_duplicate_event_s: float = Field(
+        DEFAULT_RETAIN_DUPLICATE_EVENT_S, ge=0, le=MAX_RETENTION_S
+    )
+    retain_gate_decision_s: float = Field(DEFAULT_RETAIN_GATE_DECISION_S, ge=0, le=MAX_RETENTION_S)
+    retain_alert_s: float = Field(DEFAULT_RETAIN_ALERT_S, ge=0, le=MAX_RETENTION_S)
+    retain_health_snapshot_s: float = Field(
+        DEFAULT_RETAIN_HEALTH_SNAPSHOT_S, ge=0, le=MAX_RETENTION_S
+    )
     prune_batch_size: int = Field(DEFAULT_PRUNE_BATCH_SIZE, ge=1, le=10_000)
     prune_max_batches: int = Field(DEFAULT_PRUNE_MAX_BATCHES, ge=1, le=10_000)
     top_workspaces: int = Field(DEFAULT_TOP_WORKSPACES, ge=1, le=1000)
@@ -240,7 +256,7 @@ class Settings(BaseSettings):
     capacity_min: int = Field(DEFAULT_CAPACITY_MIN, ge=1)
     capacity_max: int = Field(DEFAULT_CAPACITY_MAX, ge=1)
     capacity_per_workspace: int = Field(DEFAULT_CAPACITY_PER_WORKSPACE, ge=1)
-    autoscale_cooldown_s: float = Field(60.0, ge=0)
+    autoscale_cooldown_s: float = Field(60.0, ge=0, le=MAX_DURATION_S)
     error_rate_limit: float = Field(0.05, ge=0, le=1)
     contention_limit: float = Field(0.2, ge=0, le=1)
     # Optionally resize running workers' pools (celery worker --autoscale) to the
@@ -287,13 +303,47 @@ class Settings(BaseSettings):
     def _routes(cls, value: Any) -> Any:
         return _parse_routes(value)
 
+    @field_validator("routes")
+    @classmethod
+    def _route_queues(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for pattern, queue in value:
+            if not pattern.strip() or not queue.strip():
+                raise ValueError(f"empty pattern or queue in {pattern!r}={queue!r}")
+        return value
+
+    @field_validator("default_queue", "control_queue")
+    @classmethod
+    def _queue_name(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError(f"a queue name must be non-empty, without spaces around it: {value!r}")
+        return value
+
+    @field_validator("imports")
+    @classmethod
+    def _import_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+                raise ValueError(f"not a module name: {name!r}")
+        return value
+
+    @field_validator("tier_rate_limits")
+    @classmethod
+    def _tier_rate_limits(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, rate in value.items():
+            problem = rate_limit_problem(rate) or (
+                "0 is no limit: leave the tier out" if rate == 0 else None
+            )
+            if problem:
+                raise ValueError(f"tier {tier!r}: {problem}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
         try:
             backend = make_url(value).get_backend_name()
         except ArgumentError as exc:
-            raise ValueError(f"not a database URL: {value!r}") from exc
+            raise ValueError(f"not a database URL: {mask_url(value)!r}") from exc
         if backend not in SUPPORTED_DATABASES:
             raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql")
         return value
@@ -302,7 +352,8 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"not a Redis URL (redis://, rediss:// or unix://): {value!r}")
+            shown = mask_url(value)
+            raise ValueError(f"not a Redis URL (redis://, rediss:// or unix://): {shown!r}")
         return value
 
     @field_validator("broker_url", "slack_webhook_url", mode="before")
@@ -315,7 +366,7 @@ class Settings(BaseSettings):
     @classmethod
     def _broker_url(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in SUPPORTED_BROKERS:
-            raise ValueError(f"unsupported broker {value!r}; use redis:// or amqp://")
+            raise ValueError(f"unsupported broker {mask_url(value)!r}; use redis:// or amqp://")
         return value
 
     @model_validator(mode="after")
@@ -330,7 +381,7 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"not an http(s) URL: {value!r}")
+            raise ValueError(f"not an http(s) URL: {mask_url(value)!r}")
         return value or None
 
     @field_validator("tier_quotas")
@@ -434,4 +485,5 @@ def load_settings(**overrides: Any) -> Settings:
             field = str(error["loc"][0]) if error["loc"] else ""
             name = ENV_PREFIX + field.upper() if field else "settings"
             problems.append(f"{name}: {error['msg']}")
-        raise SettingsError("invalid fairbeat settings: " + "; ".join(problems)) from None
+        message = mask_urls(" ".join("; ".join(problems).split()))
+        raise SettingsError("invalid fairbeat settings: " + message) from None

@@ -22,6 +22,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
+from fairbeat.store.times import SQLITE_TIME_OK, loadable
+
 T = TypeVar("T")
 
 # Connections older than this are replaced before use (server-side timeouts).
@@ -60,6 +62,8 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+        # Lets queries skip a row whose time could not be loaded (store/poison.py).
+        dbapi_connection.create_function(SQLITE_TIME_OK, 1, loadable, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -12,8 +12,10 @@ from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.scheduling.tick import RunReport
+from fairbeat.store.health import due_since
 from fairbeat.store.jobs import job
 from fairbeat.store.models import duplicate_event_table, function_run_table
+from fairbeat.store.poison import readable
 
 # A job running longer than this across the window's start is left out of the
 # peak in-flight count (it keeps the query on the started_at index).
@@ -38,8 +40,12 @@ def window_rows(
     if not ids:
         return {}
     running = conn.execute(
-        select(job.c.workspace_id, job.c.started_at, job.c.run_at, job.c.finished_at).where(
+        select(
+            job.c.workspace_id, job.c.started_at, job.c.run_at, job.c.created_at, job.c.finished_at
+        ).where(
             job.c.workspace_id.in_(ids),
+            readable(conn, job.c.run_at),
+            readable(conn, job.c.created_at),
             job.c.started_at >= start - LONGEST_COUNTED_RUN,
             job.c.started_at < end,
             or_(job.c.finished_at.is_(None), job.c.finished_at >= start),
@@ -48,7 +54,8 @@ def window_rows(
     for r in running:
         raw = out[r.workspace_id]
         if r.started_at >= start:
-            raw.waits_s.append(max(0.0, (r.started_at - r.run_at).total_seconds()))
+            waited = r.started_at - due_since(r.run_at, r.created_at)
+            raw.waits_s.append(max(0.0, waited.total_seconds()))
         finish = min(r.finished_at or end, end)
         raw.intervals.append((r.started_at.timestamp(), finish.timestamp()))
     finished = conn.execute(

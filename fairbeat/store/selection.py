@@ -24,12 +24,15 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
+from fairbeat.scheduling.limits import check_limits
 from fairbeat.scheduling.quota import WorkspaceProfile as WorkspaceProfile
+from fairbeat.store import poison
 from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import job
 from fairbeat.store.models import UTCDateTime, workspace_table
 from fairbeat.store.runs import still_current
+from fairbeat.store.times import LOWEST_TIME
 
 # Keeps each IN (...) list well under every driver's parameter limit.
 CHUNK = 5000
@@ -46,17 +49,20 @@ _DUE_BY_WORKSPACE = text(
     SELECT ws.id AS workspace_id,
            (SELECT count(*) FROM (
                 SELECT 1 FROM job j
-                WHERE j.status = 'PENDING' AND j.workspace_id = ws.id AND j.run_at <= :now
+                WHERE j.status = 'PENDING' AND j.workspace_id = ws.id
+                  AND j.run_at <= :now AND j.run_at >= :lowest
                 LIMIT :limit) due_jobs) AS due
     FROM ws WHERE ws.id IS NOT NULL
     """
-).bindparams(bindparam("now", type_=UTCDateTime()))
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
 
 # PostgreSQL: one statement claims every workspace's share, each through its
 # own LATERAL index scan; SKIP LOCKED leaves rows another claimer holds. The
 # update finds the picked rows by primary key through ANY(ARRAY(...)): joined
 # with UPDATE .. FROM, the planner misjudged the CTE's size and hashed the
 # whole table (a 1M-row sequential scan per tick, seen in the benchmark).
+# Rows whose run_at cannot be loaded, or whose fence cannot grow, are skipped
+# (store/poison.py): one such row must not fail the claim for everyone.
 _CLAIM_PLANNED_PG = text(
     """
     WITH plan AS (
@@ -65,6 +71,7 @@ _CLAIM_PLANNED_PG = text(
         SELECT pick.id FROM plan CROSS JOIN LATERAL (
             SELECT j.id FROM job j
             WHERE j.status = 'PENDING' AND j.workspace_id = plan.ws AND j.run_at <= :now
+              AND j.run_at >= :lowest AND j.fence < :max_fence
             ORDER BY j.priority DESC, j.run_at, j.id
             LIMIT plan.n
             FOR UPDATE SKIP LOCKED
@@ -79,12 +86,28 @@ _CLAIM_PLANNED_PG = text(
                            WHERE s.function = 'dispatch' AND s.fence > :fence)))
     RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at
     """
-).bindparams(bindparam("now", type_=UTCDateTime()))
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
+
+
+def profile_from(
+    tier: str, weight: object, paused: bool, high_quota_enabled: bool, rate_limit_per_s: object
+) -> WorkspaceProfile:
+    """A profile from a workspace row as stored, whatever SQL put in its limits."""
+    limits = check_limits(weight, rate_limit_per_s)
+    return WorkspaceProfile(
+        tier=str(tier),
+        weight=limits.weight,
+        paused=bool(paused),
+        high_quota_enabled=bool(high_quota_enabled),
+        rate_limit_per_s=limits.rate_limit_per_s,
+        misconfigured=dict(limits.evidence) if limits.reason_code else None,
+    )
 
 
 def due_by_workspace(conn: Connection, now: datetime, limit: int) -> dict[str, int]:
     """Workspace -> due jobs, counted up to ``limit``, for every workspace with any due."""
-    rows = conn.execute(_DUE_BY_WORKSPACE, {"now": now, "limit": limit}).all()
+    params = {"now": now, "lowest": LOWEST_TIME, "limit": limit}
+    rows = conn.execute(_DUE_BY_WORKSPACE, params).all()
     return {r.workspace_id: int(r.due) for r in rows if r.due}
 
 
@@ -119,7 +142,7 @@ def profiles(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, Worksp
             ).where(ws.c.id.in_(chunk))
         ).all()
         for r in rows:
-            out[r.id] = WorkspaceProfile(
+            out[r.id] = profile_from(
                 r.tier, r.weight, r.paused, r.high_quota_enabled, r.rate_limit_per_s
             )
     return out
@@ -147,6 +170,8 @@ def claim_planned(
             "now": now,
             "run_id": run_id,
             "fence": fence,
+            "lowest": LOWEST_TIME,
+            "max_fence": poison.MAX_FENCE,
         }
         rows = conn.execute(_CLAIM_PLANNED_PG.columns(*CLAIM_COLUMNS), params)
         claims = [claim_from(r) for r in rows]
@@ -161,6 +186,7 @@ def claim_planned(
                     job.c.status == JobStatus.PENDING.value,
                     job.c.workspace_id == workspace,
                     job.c.run_at <= now,
+                    poison.claimable(conn),
                 )
                 .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
                 .limit(n)

@@ -148,12 +148,11 @@ def test_a_stale_run_is_marked_and_fires_one_alert_then_resolves(
 def test_a_queue_age_breach_fires_once_per_episode(
     mapp: Celery, engine: Engine, webhook: Recorder
 ) -> None:
-    # Given a due job that has waited ten minutes
+    # Given a due job that has waited ten minutes (enqueued, and due, that long ago)
     job = enqueue("acme", "test.send", {"tag": "old"}, app=mapp)
+    ago = datetime.now().astimezone() - timedelta(minutes=10)
     with engine.begin() as conn:
-        conn.execute(
-            update(job_table).values(run_at=datetime.now().astimezone() - timedelta(minutes=10))
-        )
+        conn.execute(update(job_table).values(run_at=ago, created_at=ago))
     assert maintain(mapp)["alerts"] == ["FIRE QUEUE_AGE_BREACH"]
     assert maintain(mapp)["alerts"] == []  # the same episode: no second post
     with engine.begin() as conn:

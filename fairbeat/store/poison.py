@@ -1,0 +1,119 @@
+"""Rows no loop can read: found by SQL, dead-lettered with a clear error, never loaded.
+
+The job table is a plain-SQL contract (docs/sql-contract.md), so it can hold
+what Python cannot load: PostgreSQL takes ``'-infinity'``, ``'infinity'``
+and years before 1 or after 9999 (psycopg refuses to load them: "timestamp
+too small"); SQLite takes any text or number in a DATETIME column. A loop
+that loads such a value fails for every workspace, so each loop reads
+through ``readable`` and the dispatcher and maintenance ``quarantine`` what
+it filters out: the job goes to FAILED, its ``run_at`` is set to now (so that
+every later read can load the row) and ``last_error`` names the value found.
+
+- ``in_range``: a range on the column, answered by the ``(status, run_at)``
+  index on both databases (SQLite sorts numbers before and blobs after text);
+  complete on PostgreSQL, where every stored value is a timestamp.
+- ``readable``: on SQLite also ``fairbeat_time_ok(column)``, a function the
+  engine registers on each connection (``times.loadable``) that parses the value
+  exactly as loading it would. It costs a call per row, so it is only used
+  on rows an index has already narrowed down, and by the thorough sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, func, literal, not_, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store.db import is_postgres
+from fairbeat.store.models import job_table
+from fairbeat.store.times import HIGHEST_TIME, LOWEST_TIME, SQLITE_TIME_OK
+
+job = job_table
+
+# PostgreSQL's INTEGER: a job at this fence cannot be claimed again (fence + 1 overflows).
+MAX_FENCE = 2**31 - 1
+# One sweep dead-letters at most this many rows; the next takes the rest.
+QUARANTINE_BATCH = 1000
+
+POISON_RUN_AT = "POISON_RUN_AT"
+POISON_FENCE = "POISON_FENCE"
+
+_OPEN = (JobStatus.PENDING.value, JobStatus.CLAIMED.value)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    job_id: int
+    workspace_id: str
+    reason_code: str
+    error: str
+
+
+def in_range(column: Any) -> ColumnElement[bool]:
+    """True for a time every driver can load, on PostgreSQL; a cheap first cut on SQLite."""
+    return and_(column >= LOWEST_TIME, column < HIGHEST_TIME)
+
+
+def readable(conn: Connection, column: Any) -> ColumnElement[bool]:
+    """True exactly for the values of ``column`` that load as an aware datetime."""
+    if is_postgres(conn):
+        return in_range(column)
+    return and_(in_range(column), getattr(func, SQLITE_TIME_OK)(column) == 1)
+
+
+def _error(reason: str, value: Any) -> ColumnElement[str]:
+    """``last_error`` for a quarantined row, naming the value found, in SQL."""
+    if reason == POISON_FENCE:
+        text = "fence is at the 32-bit limit and cannot be claimed again"
+        return literal(f"{POISON_FENCE}: {text}; dead-lettered", String)
+    found = func.coalesce(cast(value, String), "NULL")
+    advice = (
+        " is not a time fairbeat can schedule (a finite timestamp with a zone, "
+        "years 1 to 9999); dead-lettered: fix the row and run `fairbeat jobs retry`"
+    )
+    return literal(f"{POISON_RUN_AT}: run_at ", String) + found + literal(advice, String)
+
+
+def _dead_letter(
+    conn: Connection, where: ColumnElement[bool], reason: str, now: datetime
+) -> list[Quarantined]:
+    picked = select(job.c.id).where(job.c.status.in_(_OPEN), where).limit(QUARANTINE_BATCH)
+    rows = conn.execute(
+        update(job)
+        .where(job.c.id.in_(picked.scalar_subquery()), job.c.status.in_(_OPEN), where)
+        .values(
+            status=JobStatus.FAILED.value,
+            last_error=_error(reason, job.c.run_at),
+            run_at=now,
+            claimed_at=None,
+            finished_at=now,
+        )
+        .returning(job.c.id, job.c.workspace_id, job.c.last_error)
+    ).all()
+    return [Quarantined(int(r.id), r.workspace_id, reason, r.last_error) for r in rows]
+
+
+def quarantine(conn: Connection, now: datetime, *, thorough: bool = False) -> list[Quarantined]:
+    """Dead-letter PENDING and CLAIMED jobs no loop could load or claim.
+
+    The quick sweep (each dispatch run) asks the index only; ``thorough``
+    (each maintenance run) also parses every open row's ``run_at`` on SQLite
+    and finds fences at the limit, reading every open row once.
+    """
+    bad_time = or_(job.c.run_at < LOWEST_TIME, job.c.run_at >= HIGHEST_TIME)
+    if thorough:
+        bad_time = not_(readable(conn, job.c.run_at))
+    out = _dead_letter(conn, bad_time, POISON_RUN_AT, now)
+    if thorough:
+        out += _dead_letter(conn, job.c.fence >= MAX_FENCE, POISON_FENCE, now)
+    return out
+
+
+def claimable(conn: Connection) -> ColumnElement[bool]:
+    """The claim's own guard: only rows whose claim can be loaded and fenced again."""
+    return and_(readable(conn, job.c.run_at), job.c.fence < MAX_FENCE)
