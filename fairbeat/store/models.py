@@ -64,6 +64,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 NOW = text("CURRENT_TIMESTAMP")
 
+
+def postgres_check(condition: str, name: str) -> CheckConstraint:
+    """A CHECK constraint created on PostgreSQL only (migration 0005 says why)."""
+    return CheckConstraint(condition, name=name).ddl_if(dialect="postgresql")
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -116,6 +122,14 @@ class Job(Base):
         Index("ix_job_finished_at", "finished_at"),
         # Retention: the oldest finished jobs of one status, without a scan.
         Index("ix_job_status_finished_at", "status", "finished_at"),
+        # Every driver can load run_at (psycopg cannot load '-infinity' or year 0).
+        postgres_check(
+            "run_at >= '0001-01-02 00:00:00+00' AND run_at < '9999-12-30 00:00:00+00'",
+            "ck_job_run_at_loadable",
+        ),
+        postgres_check("attempts >= 0", "ck_job_attempts_nonnegative"),
+        postgres_check("max_attempts >= 1", "ck_job_max_attempts_positive"),
+        postgres_check("fence >= 0", "ck_job_fence_nonnegative"),
     )
 
 
@@ -219,6 +233,16 @@ class Workspace(Base):
     # Jobs started per second; None: the tier's limit (FAIRBEAT_TIER_RATE_LIMITS).
     rate_limit_per_s: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+
+    # The bounds of scheduling/limits.py; NaN sorts above every number on PostgreSQL.
+    __table_args__ = (
+        postgres_check("weight >= 0.1 AND weight <= 100", "ck_workspace_weight_usable"),
+        postgres_check(
+            "rate_limit_per_s IS NULL OR rate_limit_per_s = 0"
+            " OR (rate_limit_per_s >= 0.001 AND rate_limit_per_s <= 1000000)",
+            "ck_workspace_rate_limit_usable",
+        ),
+    )
 
 
 class GateDecision(Base):
