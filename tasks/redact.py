@@ -12,12 +12,25 @@ from urllib.parse import urlsplit
 MASK = "***"
 # scheme:// then anything up to whitespace, a quote or punctuation around it
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>(),;]+")
-# Webhook URLs carry their token in the path.
-_SECRET_PATH_SCHEMES = ("http", "https")
+# Where the path names a database, a socket or a vhost. Any other URL's path
+# is masked too: a webhook URL carries its token there.
+_PLAIN_PATH_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "amqp",
+    "amqps",
+    "pyamqp",
+    "postgresql",
+    "postgres",
+    "sqlite",
+    "mysql",
+)
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (and, for http(s), its path and query) replaced by ***."""
+    """``url`` with its password (and, unless it names a data store, its path and query)
+    replaced by ***."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -32,11 +45,18 @@ def mask_url(url: str) -> str:
         user = parts.username or ""
         netloc = f"{user}:{MASK}@{netloc}" if parts.password is not None else f"{user}@{netloc}"
     path, query = parts.path, parts.query
-    if parts.scheme.lower() in _SECRET_PATH_SCHEMES and (path.strip("/") or query):
+    plain = parts.scheme.lower().split("+")[0] in _PLAIN_PATH_SCHEMES
+    if not plain and (path.strip("/") or query):
         path, query = f"/{MASK}", ""
     return f"{parts.scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
 
+def _masked(match: re.Match[str]) -> str:
+    found = match.group(0)
+    url = found.rstrip(".:!?")  # the sentence's punctuation, not the URL's
+    return mask_url(url) + found[len(url) :]
+
+
 def mask_urls(text: str) -> str:
     """``text`` with every URL in it masked."""
-    return _URL.sub(lambda m: mask_url(m.group(0)), text)
+    return _URL.sub(_masked, text)

@@ -45,8 +45,12 @@ SQLITE_BAD_RUN_AT: list[Any] = [
 ]
 
 
+def bad_run_ats_for(dialect: str) -> list[Any]:
+    return POSTGRES_BAD_RUN_AT if dialect == "postgresql" else SQLITE_BAD_RUN_AT
+
+
 def bad_run_ats(engine: Engine) -> list[Any]:
-    return POSTGRES_BAD_RUN_AT if engine.dialect.name == "postgresql" else SQLITE_BAD_RUN_AT
+    return bad_run_ats_for(engine.dialect.name)
 
 
 def insert_job(engine: Engine, workspace_id: str, run_at: Any, **columns: Any) -> int:

@@ -5,7 +5,10 @@
 - any string for any setting: valid, or a ``SettingsError`` naming its variable;
 - Redis down: enqueue still writes (the kick fails quietly) and a beat dispatch
   still claims, with base quotas;
-- the database down: a driver error at once, and nothing written anywhere.
+- the database down: a driver error at once, and nothing written anywhere;
+- any rows and workspace settings written by plain SQL, on both databases:
+  a dispatch tick still claims an innocent workspace's job, and maintenance,
+  status and the exporter still answer.
 """
 
 from __future__ import annotations
@@ -26,16 +29,21 @@ import redis
 from celery import Celery
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from fairbeat.exporter import FairbeatCollector
 from fairbeat.store import job_queries
-from fairbeat.store.models import job_table
+from fairbeat.store.models import job_table, workspace_table
 from fairbeat.tasks.api import Enqueued, enqueue
 from fairbeat.tasks.dispatch import BEAT, Dispatcher
 from fairbeat.tasks.errors import EnqueueError
+from fairbeat.tasks.health import snapshot
+from fairbeat.tasks.maintenance import run_maintenance
 from fairbeat.tasks.runtime import runtime_of
 from fairbeat.tasks.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from tests import poison_rows
 from tests.conftest import REPO_ROOT, AppFactory
 
 T = TypeVar("T")
@@ -481,3 +489,122 @@ def test_with_the_database_down_enqueue_fails_fast_and_writes_nothing(
     assert job_count(engine) == before
     assert redis_client.dbsize() == keys_before
     runtime_of(app).engine.dispose()
+
+
+# -- (e) whatever SQL writes, an innocent job is still claimed ----------------------------
+
+PRINTABLE = st.characters(exclude_categories=["Cs", "Cc"])
+ODD_IDS = st.one_of(
+    st.text(PRINTABLE, min_size=1, max_size=12),
+    st.text(PRINTABLE, min_size=120, max_size=128),
+    st.sampled_from([" ", "a:b", "{x}", "*", "ws\u3000", "é" * 128, "-", "0", "other"]),
+).filter(lambda w: w != "innocent")
+LOADABLE_TIMES = st.sampled_from(
+    [
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 2, tzinfo=UTC),
+        datetime(9999, 12, 29, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2100, 1, 1, tzinfo=UTC),
+    ]
+)
+JSON_TEXTS = st.sampled_from(["{}", "[]", "null", '"x"', "1", '{"tag": "a"}', '{"seconds": 1e308}'])
+ANY_FLOAT = st.floats() | st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.0, 5e-324])
+
+
+@st.composite
+def contract_rows(draw: st.DrawFn, dialect: str) -> dict[str, Any]:
+    """One job row as the SQL contract lets an app insert it, with any values."""
+    bad = poison_rows.bad_run_ats_for(dialect)
+    int_bound = 2**31 - 1 if dialect == "postgresql" else 2**63 - 1
+    ints = st.integers(min_value=-int_bound - 1, max_value=int_bound)
+    row: dict[str, Any] = {
+        "workspace_id": draw(ODD_IDS),
+        "kind": draw(
+            st.sampled_from(["test.noop", "no.such.kind", "fairbeat.dispatch", "x" * 200])
+        ),
+        "payload": draw(JSON_TEXTS),
+        "run_at": draw(LOADABLE_TIMES | st.sampled_from(bad)),
+        "priority": draw(ints | st.sampled_from([0, 1_000_000, -1_000_000])),
+        "max_attempts": draw(ints | st.sampled_from([0, -1, 1, 5])),
+    }
+    if draw(st.booleans()):
+        row["dedupe_key"] = draw(st.text(PRINTABLE, min_size=1, max_size=8))
+    return row
+
+
+@st.composite
+def workspace_rows(draw: st.DrawFn, workspace_ids: list[str]) -> dict[str, Any]:
+    return {
+        "id": draw(st.sampled_from(workspace_ids) | ODD_IDS),
+        "tier": draw(st.sampled_from(["default", "enterprise", "", "no-such-tier"])),
+        "weight": draw(ANY_FLOAT),
+        "rate_limit_per_s": draw(st.none() | ANY_FLOAT),
+        "paused": draw(st.booleans()),
+        "high_quota_enabled": draw(st.booleans()),
+    }
+
+
+def written(write: Callable[..., Any], *args: Any, **columns: Any) -> bool:
+    """Write a row; False when the database refuses it (a constraint, a range, a NUL)."""
+    try:
+        write(*args, **columns)
+    except DBAPIError:
+        return False
+    return True
+
+
+def write_sweep(engine: Engine, data: st.DataObject) -> None:
+    rows = data.draw(st.lists(contract_rows(engine.dialect.name), max_size=6), label="jobs")
+    for row in rows:
+        columns = {k: v for k, v in row.items() if k not in ("workspace_id", "run_at")}
+        written(poison_rows.insert_job, engine, row["workspace_id"], row["run_at"], **columns)
+    ids = [r["workspace_id"] for r in rows] or ["other"]
+    for ws in data.draw(st.lists(workspace_rows(ids), max_size=3, unique_by=lambda w: w["id"])):
+        columns = {k: v for k, v in ws.items() if k != "id"}
+        written(poison_rows.set_workspace, engine, ws["id"], **columns)
+
+
+@pytest.fixture
+def sweep_app(make_app: AppFactory, engine: Engine) -> Iterator[Celery]:
+    # PostgreSQL without migration 0005's checks: the loops must cope on their own.
+    with poison_rows.without_checks(engine):
+        yield make_app(autoscale_enabled=False, global_capacity=100, claim_batch=100)
+
+
+_maintenance_windows = iter(range(10**9))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_whatever_sql_writes_a_tick_still_claims_an_innocent_job(
+    sweep_app: Celery, engine: Engine, data: st.DataObject
+) -> None:
+    # Given any rows and workspace settings the SQL contract lets in (each example alone)
+    with engine.begin() as conn:
+        conn.execute(job_table.delete())
+        conn.execute(workspace_table.delete())
+    write_sweep(engine, data)
+    # And an innocent workspace's job, enqueued as usual
+    innocent = enqueue("innocent", "test.noop", {}, app=sweep_app)
+    # When a dispatch tick runs, then the innocent job is claimed in it
+    Dispatcher(sweep_app).tick(1, redis_ok=True)
+    with engine.connect() as conn:
+        row = job_queries.get_job(conn, innocent.job_id)
+    assert row is not None and row["status"] == "CLAIMED"
+    # And maintenance, status and the exporter still answer
+    report = run_maintenance(sweep_app, window_key=f"sweep:{next(_maintenance_windows)}")
+    assert "failed_steps" not in report, report
+    rt = runtime_of(sweep_app)
+    assert snapshot(rt, rt.now())["by_status"]["CLAIMED"] >= 1
+    registry = CollectorRegistry()
+    registry.register(FairbeatCollector(rt))
+    generate_latest(registry)
+    # And nothing a loop reads is left unloadable: every open row loads
+    with engine.connect() as conn:
+        for row in conn.execute(select(job_table).where(job_table.c.status == "PENDING")):
+            assert row.run_at is not None
