@@ -606,5 +606,5 @@ def test_whatever_sql_writes_a_tick_still_claims_an_innocent_job(
     generate_latest(registry)
     # And nothing a loop reads is left unloadable: every open row loads
     with engine.connect() as conn:
-        for row in conn.execute(select(job_table).where(job_table.c.status == "PENDING")):
-            assert row.run_at is not None
+        open_rows = select(job_table.c.run_at).where(job_table.c.status == "PENDING")
+        assert all(run_at is not None for run_at in conn.execute(open_rows).scalars())

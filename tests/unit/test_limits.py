@@ -8,12 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fairbeat.scheduling import ratelimit
-from fairbeat.scheduling.fair import FairState, WorkspaceDemand, plan_fair
+from fairbeat.scheduling.fair import MIN_WEIGHT, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.limits import (
     MAX_RATE_PER_S,
     MAX_WEIGHT,
     MIN_RATE_PER_S,
-    MIN_WEIGHT,
     check_limits,
     rate_limit_problem,
     weight_problem,
