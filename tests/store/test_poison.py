@@ -249,3 +249,23 @@ def test_the_exporter_and_gate_read_past_poison(app: Celery, unguarded: Engine) 
     assert b"fairbeat_jobs" in generate_latest(registry)
     assert "error" not in run_gate(app, start)
     assert snapshot(rt, now)["by_status"]["RUNNING"] == 1
+
+
+def test_a_failing_maintenance_step_is_reported_and_the_others_still_run(
+    app: Celery, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given recovery raises (an error of fairbeat's own, as a bug would)
+    def broken(*_args: object) -> None:
+        raise RuntimeError("cannot reach redis://:s3cret@h:1/0 in recovery")
+
+    monkeypatch.setattr("fairbeat.tasks.maintenance.recover_jobs", broken)
+    # When maintenance runs, then the health step after it still ran
+    report = maintain(app)
+    assert "health" in report and "quarantined" in report
+    assert report["failed_steps"] == {
+        "recover": "RuntimeError: cannot reach redis://:***@h:1/0 in recovery"
+    }
+    # And the run is recorded as FAILED, with that report
+    with engine.connect() as conn:
+        (status,) = conn.execute(select(function_run_table.c.status)).scalars()
+    assert status == "FAILED"
