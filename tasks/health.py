@@ -9,6 +9,7 @@ from fairbeat.scheduling.gate import classify_duplicates
 from fairbeat.scheduling.health import figures
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store import health, job_queries
+from fairbeat.store import workspaces as workspace_rows
 from fairbeat.tasks.runtime import Runtime
 
 
@@ -20,6 +21,7 @@ def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
         workspaces = job_queries.count_by_workspace(conn)
         counted = health.counts(conn, now, window, settings.stale_after_s)
         observed = health.observations(conn, now, window)
+        misconfigured = workspace_rows.misconfigured(conn)
     fig = figures(observed, settings.top_workspaces)
     duplicates = classify_duplicates(counted.duplicates)
     oldest = counted.oldest_due_at
@@ -44,4 +46,6 @@ def snapshot(rt: Runtime, now: datetime) -> dict[str, Any]:
         "duplicates_by_reason": counted.duplicates,
         "top_workspace": fig.top_workspace,
         "top_workspace_share": fig.top_workspace_share,
+        # Held as WORKSPACE_MISCONFIGURED: workspace -> setting -> what is wrong with it.
+        "misconfigured_workspaces": misconfigured,
     }

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from fairbeat.scheduling.fair import MIN_WEIGHT
+from fairbeat.scheduling.limits import MAX_RATE_PER_S, MAX_WEIGHT, MIN_RATE_PER_S, check_limits
 from fairbeat.store.db import insert_ignoring_conflicts
 from fairbeat.store.models import WORKSPACE_ID_MAX, workspace_table
 
@@ -28,6 +30,31 @@ def update_settings(
     conn.execute(update(ws).where(ws.c.id == workspace_id).values(**values))
     row = conn.execute(select(ws).where(ws.c.id == workspace_id)).mappings().one()
     return dict(row)
+
+
+def misconfigured(conn: Connection, limit: int = 100) -> dict[str, dict[str, str]]:
+    """Workspaces whose weight or rate limit no tick can use: id -> setting -> what is wrong.
+
+    The bounds are asked in SQL (NaN sorts above every number on PostgreSQL;
+    SQLite cannot store one), so only the offending rows are read.
+    """
+    rate = ws.c.rate_limit_per_s
+    bad_weight = ~((ws.c.weight >= MIN_WEIGHT) & (ws.c.weight <= MAX_WEIGHT))
+    bad_rate = (
+        rate.is_not(None) & (rate != 0) & ~((rate >= MIN_RATE_PER_S) & (rate <= MAX_RATE_PER_S))
+    )
+    rows = conn.execute(
+        select(ws.c.id, ws.c.weight, rate)
+        .where(bad_weight | bad_rate)
+        .order_by(ws.c.id)
+        .limit(limit)
+    ).all()
+    out = {}
+    for row in rows:
+        limits = check_limits(row.weight, row.rate_limit_per_s)
+        if limits.reason_code:
+            out[row.id] = dict(limits.evidence)
+    return out
 
 
 def get(conn: Connection, workspace_id: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fairbeat.exporter import FairbeatCollector
 from fairbeat.scheduling.reasons import WORKSPACE_MISCONFIGURED
-from fairbeat.store import jobs, migrate, poison, selection
+from fairbeat.store import job_queries, migrate, poison, selection
 from fairbeat.store.db import make_engine
 from fairbeat.store.models import function_run_table, metadata
 from fairbeat.tasks.api import enqueue
@@ -52,7 +52,7 @@ def unguarded(engine: Engine) -> Iterator[Engine]:
 
 def job_row(engine: Engine, job_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
-        row = jobs.get_job(conn, job_id)
+        row = job_queries.get_job(conn, job_id)
     assert row is not None
     return row
 
@@ -140,6 +140,9 @@ def test_a_misconfigured_workspace_is_held_and_everyone_else_is_served(
     with unguarded.connect() as conn:
         profile = selection.profiles(conn, ["broken"])["broken"]
     assert profile.misconfigured and set(profile.misconfigured) == set(limits)
+    # And `fairbeat status` names it, and what is wrong
+    shown = snapshot(runtime_of(app), datetime.now(UTC))["misconfigured_workspaces"]
+    assert shown == {"broken": profile.misconfigured}
 
 
 @pytest.fixture
