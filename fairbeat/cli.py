@@ -12,7 +12,6 @@ import redis
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from fairbeat import controls
@@ -29,8 +28,9 @@ from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
 from fairbeat.tasks.health import snapshot as health_snapshot
 from fairbeat.tasks.kick import kick
 from fairbeat.tasks.maintenance import run_maintenance
-from fairbeat.tasks.redact import mask_url
+from fairbeat.tasks.redact import mask_url, mask_urls
 from fairbeat.tasks.runtime import runtime_of
+from fairbeat.tasks.settings import SettingsError
 from fairbeat.up import UpError
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -441,12 +441,18 @@ def simulate_cmd(
 
 
 def main() -> None:
-    settings = runtime_of(default_app()).settings
+    try:
+        settings = runtime_of(default_app()).settings
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
     try:
         cli()
     except OperationalError as exc:
-        url = make_url(settings.database_url).render_as_string(hide_password=True)
-        err.print(f"[red]error:[/red] cannot reach the database at {url}: {exc.orig}")
+        url = mask_url(settings.database_url)
+        err.print(
+            f"[red]error:[/red] cannot reach the database at {url}: {mask_urls(str(exc.orig))}"
+        )
         sys.exit(1)
     except redis.ConnectionError as exc:
         err.print(f"[red]error:[/red] cannot reach Redis at {mask_url(settings.redis_url)}: {exc}")

@@ -10,6 +10,8 @@ is dead-lettered with a clear error; maintenance keeps succeeding; and
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -22,7 +24,7 @@ from fairbeat.store.models import function_run_table
 from fairbeat.tasks.api import enqueue
 from tests import poison_rows
 from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, fairbeat_cli, fairbeat_env, running_fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
@@ -108,3 +110,32 @@ def test_the_cli_refuses_a_limit_no_tick_could_use(fleet: Fleet, option: str, va
     assert result.returncode == 2, result.stdout
     assert "Traceback" not in result.stderr
     assert option.lstrip("-").split("-")[0] in result.stderr.lower()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FAIRBEAT_IMPORTS", "no_such_module_x"),
+        ("FAIRBEAT_STALE_AFTER_S", "inf"),
+        ("FAIRBEAT_TIER_RATE_LIMITS", '{"default": NaN}'),
+        ("FAIRBEAT_REDIS_URL", "http://:s3cret@127.0.0.1:6379/0"),
+    ],
+)
+def test_a_setting_no_tick_could_use_stops_the_worker_and_the_cli_at_start(
+    variable: str, value: str
+) -> None:
+    env = {**fairbeat_env(), variable: value}
+    worker = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "fairbeat", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    cli = subprocess.run(
+        [fairbeat_cli(), "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    for result in (worker, cli):
+        assert result.returncode != 0
+        assert variable in result.stderr and "Traceback" not in result.stderr
+        assert "s3cret" not in result.stderr + result.stdout
