@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from fairbeat.store import new_jobs, selection
 from fairbeat.store.db import autocommit
 from fairbeat.store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
+from fairbeat.store.times import HIGHEST_TIME, LOWEST_TIME
 from fairbeat.tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
 from fairbeat.tasks.kick import kick
 from fairbeat.tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
@@ -91,9 +92,15 @@ def _check_run_at(run_at: Any, now: datetime) -> datetime:
     if run_at.tzinfo is None or run_at.utcoffset() is None:
         raise EnqueueError("run_at", "has no timezone; pass an aware datetime (e.g. in UTC)")
     try:
-        return run_at.astimezone(UTC)
+        in_utc = run_at.astimezone(UTC)
     except OverflowError:
         raise EnqueueError("run_at", "is out of range once converted to UTC") from None
+    if not LOWEST_TIME <= in_utc < HIGHEST_TIME:
+        # What every loop can load (store/poison.py); PostgreSQL's CHECK says the same.
+        raise EnqueueError(
+            "run_at", f"must lie from {LOWEST_TIME:%Y-%m-%d} to {HIGHEST_TIME:%Y-%m-%d} (UTC)"
+        )
+    return in_utc
 
 
 def _storable_text(value: str) -> bool:
