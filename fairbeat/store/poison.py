@@ -20,17 +20,17 @@ every later read can load the row) and ``last_error`` names the value found.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, not_, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, func, literal, not_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store.db import is_postgres
-from fairbeat.store.models import job_table
+from fairbeat.store.models import UTCDateTime, job_table
 from fairbeat.store.times import HIGHEST_TIME, LOWEST_TIME, SQLITE_TIME_OK
 
 job = job_table
@@ -61,7 +61,11 @@ def in_range(column: Any) -> ColumnElement[bool]:
 
 def readable(conn: Connection, column: Any) -> ColumnElement[bool]:
     """True exactly for the values of ``column`` that load as an aware datetime."""
-    if is_postgres(conn):
+    return _readable(conn.dialect.name, column)
+
+
+def _readable(dialect: str, column: Any) -> ColumnElement[bool]:
+    if dialect == "postgresql":
         return in_range(column)
     return and_(in_range(column), getattr(func, SQLITE_TIME_OK)(column) == 1)
 
@@ -79,13 +83,46 @@ def _error(reason: str, value: Any) -> ColumnElement[str]:
     return literal(f"{POISON_RUN_AT}: run_at ", String) + found + literal(advice, String)
 
 
-def _dead_letter(
-    conn: Connection, where: ColumnElement[bool], reason: str, now: datetime
-) -> list[Quarantined]:
-    picked = select(job.c.id).where(job.c.status.in_(_OPEN), where).limit(QUARANTINE_BATCH)
-    rows = conn.execute(
+# Each sweep's reason: the quick ones ask the index, the thorough ones read every open row.
+_REASONS = {
+    "below": POISON_RUN_AT,
+    "above": POISON_RUN_AT,
+    "unreadable": POISON_RUN_AT,
+    "fence": POISON_FENCE,
+}
+
+
+def _where(dialect: str, sweep: str) -> ColumnElement[bool]:
+    """Which open rows a sweep dead-letters."""
+    if sweep == "below":
+        return job.c.run_at < LOWEST_TIME
+    if sweep == "above":
+        return job.c.run_at >= HIGHEST_TIME
+    if sweep == "unreadable":
+        return not_(_readable(dialect, job.c.run_at))
+    return job.c.fence >= MAX_FENCE
+
+
+# The quick sweep is two range scans of the (status, run_at) index: written as
+# one OR, SQLite (with bound parameters) scanned every open row instead.
+QUICK = ("below", "above")
+THOROUGH = ("unreadable", "fence")
+
+
+@functools.cache
+def _statement(dialect: str, sweep: str) -> Any:
+    """One sweep's UPDATE, built once per dialect: the dispatcher runs it every tick."""
+    reason = _REASONS[sweep]
+    picked = select(job.c.id).where(job.c.status.in_(_OPEN), _where(dialect, sweep))
+    chosen: ColumnElement[bool] = job.c.id.in_(picked.limit(QUARANTINE_BATCH).scalar_subquery())
+    if dialect == "postgresql":  # a concurrent writer may have moved a row since it was picked
+        chosen = and_(chosen, job.c.status.in_(_OPEN))
+    # (On SQLite writers take turns, and any condition beside the ids made its
+    # planner walk every open row instead of the few picked.)
+    now = bindparam("now", type_=UTCDateTime())
+    return (
         update(job)
-        .where(job.c.id.in_(picked.scalar_subquery()), job.c.status.in_(_OPEN), where)
+        .where(chosen)
         .values(
             status=JobStatus.FAILED.value,
             last_error=_error(reason, job.c.run_at),
@@ -94,23 +131,21 @@ def _dead_letter(
             finished_at=now,
         )
         .returning(job.c.id, job.c.workspace_id, job.c.last_error)
-    ).all()
-    return [Quarantined(int(r.id), r.workspace_id, reason, r.last_error) for r in rows]
+    )
 
 
 def quarantine(conn: Connection, now: datetime, *, thorough: bool = False) -> list[Quarantined]:
     """Dead-letter PENDING and CLAIMED jobs no loop could load or claim.
 
-    The quick sweep (each dispatch run) asks the index only; ``thorough``
+    The quick sweep (each dispatch tick) asks the index only; ``thorough``
     (each maintenance run) also parses every open row's ``run_at`` on SQLite
     and finds fences at the limit, reading every open row once.
     """
-    bad_time = or_(job.c.run_at < LOWEST_TIME, job.c.run_at >= HIGHEST_TIME)
-    if thorough:
-        bad_time = not_(readable(conn, job.c.run_at))
-    out = _dead_letter(conn, bad_time, POISON_RUN_AT, now)
-    if thorough:
-        out += _dead_letter(conn, job.c.fence >= MAX_FENCE, POISON_FENCE, now)
+    out = []
+    for sweep in THOROUGH if thorough else QUICK:
+        reason = _REASONS[sweep]
+        rows = conn.execute(_statement(conn.dialect.name, sweep), {"now": now}).all()
+        out += [Quarantined(int(r.id), r.workspace_id, reason, r.last_error) for r in rows]
     return out
 
 
