@@ -25,7 +25,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, func, literal, not_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -92,12 +103,21 @@ _REASONS = {
 }
 
 
+def _constant(dialect: str, when: datetime) -> ColumnElement[Any]:
+    """A time written into the SQL itself: psycopg prepares a statement run this
+    often, and PostgreSQL's generic plan for ``run_at < $1`` guessed a third of
+    the table and read it (1 ms became 5 to 8 ms per tick)."""
+    if dialect == "postgresql":
+        return literal_column(f"TIMESTAMPTZ '{when:%Y-%m-%d %H:%M:%S}+00'")
+    return literal_column(f"'{when:%Y-%m-%d %H:%M:%S}.000000'")  # SQLite's stored form
+
+
 def _where(dialect: str, sweep: str) -> ColumnElement[bool]:
     """Which open rows a sweep dead-letters."""
     if sweep == "below":
-        return job.c.run_at < LOWEST_TIME
+        return job.c.run_at < _constant(dialect, LOWEST_TIME)
     if sweep == "above":
-        return job.c.run_at >= HIGHEST_TIME
+        return job.c.run_at >= _constant(dialect, HIGHEST_TIME)
     if sweep == "unreadable":
         return not_(_readable(dialect, job.c.run_at))
     return job.c.fence >= MAX_FENCE
