@@ -32,10 +32,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def fleet(
-    pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     with running_fleet(
-        pg_databases, tmp_path_factory.mktemp("poison-logs"), maintenance_interval_s="1"
+        pg_databases,
+        tmp_path_factory.mktemp("poison-logs"),
+        redis_url=e2e_redis_url,
+        maintenance_interval_s="1",
     ) as started:
         poison_rows.drop_checks(started.engine)
         yield started

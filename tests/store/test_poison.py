@@ -31,7 +31,7 @@ from fairbeat.tasks.health import snapshot
 from fairbeat.tasks.maintenance import run_maintenance
 from fairbeat.tasks.runtime import runtime_of
 from fairbeat.tasks.settings import Settings
-from tests.conftest import REDIS_URL, AppFactory
+from tests.conftest import AppFactory
 from tests.poison_rows import (
     CHECKS,
     bad_run_ats,
@@ -157,10 +157,10 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def pg_app(pg_url: str, pg_engine: Engine, redis_client: redis.Redis) -> Celery:
+def pg_app(pg_url: str, pg_engine: Engine, redis_url: str, redis_client: redis.Redis) -> Celery:
     settings = Settings(
         database_url=pg_url,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         imports=["tests.handlers"],
         redis_prefix="fbtest",
         tier_rate_limits={"default": 50.0},
