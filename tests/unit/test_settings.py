@@ -10,6 +10,7 @@ from fairbeat.tasks.redact import mask_url, mask_urls
 from fairbeat.tasks.settings import (
     DEFAULT_REDIS_URL,
     MAX_DURATION_S,
+    MAX_RETENTION_S,
     Settings,
     SettingsError,
     load_settings,
@@ -188,7 +189,7 @@ def test_any_number_for_a_numeric_setting_is_usable_or_refused_by_name(
     number = getattr(loaded, name)
     assert math.isfinite(number)
     if name.endswith("_s"):
-        assert 0 <= number <= MAX_DURATION_S
+        assert 0 <= number <= (MAX_RETENTION_S if name.startswith("retain_") else MAX_DURATION_S)
         # The arithmetic every loop does with a duration stays within the calendar.
         assert datetime.now(UTC) - timedelta(seconds=number) > datetime(1970, 1, 1, tzinfo=UTC)
 
