@@ -1,6 +1,6 @@
 """Poison written the way an app in another language would: plain SQL into the contract's tables.
 
-On PostgreSQL, migration 0009's CHECK constraints refuse such rows; ``without_checks``
+On PostgreSQL, migration 0010's CHECK constraints refuse such rows; ``without_checks``
 drops them for a block, as a database holding rows from before that migration.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-# The constraint names and conditions of migration 0009.
+# The constraint names and conditions of migration 0010.
 CHECKS = {
     "job": {
         "ck_job_run_at_loadable": (

@@ -66,7 +66,7 @@ NOW = text("CURRENT_TIMESTAMP")
 
 
 def postgres_check(condition: str, name: str) -> CheckConstraint:
-    """A CHECK constraint created on PostgreSQL only (migration 0009 says why)."""
+    """A CHECK constraint created on PostgreSQL only (migration 0010 says why)."""
     return CheckConstraint(condition, name=name).ddl_if(dialect="postgresql")
 
 

@@ -567,7 +567,7 @@ def write_sweep(engine: Engine, data: st.DataObject) -> None:
 
 @pytest.fixture
 def sweep_app(make_app: AppFactory, engine: Engine) -> Iterator[Celery]:
-    # PostgreSQL without migration 0009's checks: the loops must cope on their own.
+    # PostgreSQL without migration 0010's checks: the loops must cope on their own.
     with poison_rows.without_checks(engine):
         yield make_app(autoscale_enabled=False, global_capacity=100, claim_batch=100)
 

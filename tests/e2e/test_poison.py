@@ -1,7 +1,7 @@
 """Poison with real processes: a '-infinity' run_at row and a broken workspace, written by SQL.
 
 A worker and beat run on PostgreSQL whose job table predates migration
-0009's CHECK constraints (dropped here), so the poison gets in as it did
+0010's CHECK constraints (dropped here), so the poison gets in as it did
 before. The innocent workspace's job must still run, once; the poison job
 is dead-lettered with a clear error; maintenance keeps succeeding; and
 ``fairbeat status --json`` answers throughout.

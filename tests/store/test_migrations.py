@@ -100,7 +100,7 @@ def test_the_models_match_the_migrations(fresh_engine: Engine) -> None:
 
 
 def test_the_comparison_sees_a_missing_migration(fresh_engine: Engine) -> None:
-    # Back past a migration that adds a table (0007); 0009 adds only CHECK
+    # Back past a migration that adds a table (0007); 0010 adds only CHECK
     # constraints, which autogenerate does not compare.
     migrate.downgrade(fresh_engine, "0004")
     with fresh_engine.connect() as conn:

@@ -45,7 +45,7 @@ _windows = iter(range(10**6))
 
 @pytest.fixture
 def unguarded(engine: Engine) -> Iterator[Engine]:
-    """The database as it was before migration 0009: no CHECK constraints."""
+    """The database as it was before migration 0010: no CHECK constraints."""
     with without_checks(engine):
         yield engine
 
@@ -195,16 +195,16 @@ def test_the_checks_refuse_poison_at_the_door_on_postgresql(pg_engine: Engine) -
         set_workspace(engine, "acme", rate_limit_per_s=float("inf"))
 
 
-def test_migration_0009_repairs_rows_written_before_it(pg_engine: Engine) -> None:
+def test_migration_0010_repairs_rows_written_before_it(pg_engine: Engine) -> None:
     engine = pg_engine
-    migrate.downgrade(engine, "0008_retention_indexes")
+    migrate.downgrade(engine, "0009_cancel")
     try:
         poisoned = insert_job(engine, "acme", "-infinity")
         zero = insert_job(engine, "acme", "2026-01-01 00:00+00", max_attempts=0)
         set_workspace(engine, "broken", weight=float("nan"), rate_limit_per_s=float("inf"))
         migrate.upgrade(engine)
         row = job_row(engine, poisoned)
-        assert row["status"] == "FAILED" and "dead-lettered by migration 0009" in row["last_error"]
+        assert row["status"] == "FAILED" and "dead-lettered by migration 0010" in row["last_error"]
         assert job_row(engine, zero)["max_attempts"] == 1
         with engine.connect() as conn:
             names = set(

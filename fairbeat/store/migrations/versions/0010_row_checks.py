@@ -12,8 +12,8 @@ validated and a later update of an old row can never fail on it.
 SQLite can only add a CHECK by rebuilding the table; there the loops'
 own isolation (store/poison.py, scheduling/limits.py) is the guard.
 
-Revision ID: 0009_row_checks
-Revises: 0008_retention_indexes
+Revision ID: 0010_row_checks
+Revises: 0009_cancel
 Create Date: 2026-12-02
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009_row_checks"
-down_revision = "0008_retention_indexes"
+revision = "0010_row_checks"
+down_revision = "0009_cancel"
 branch_labels = None
 depends_on = None
 
@@ -51,7 +51,7 @@ UPDATE job SET
     last_error = CASE WHEN status IN ('PENDING', 'CLAIMED')
         THEN 'POISON_RUN_AT: run_at ' || run_at::text || ' is not a time fairbeat can schedule'
              || ' (a finite timestamp with a zone, years 1 to 9999); dead-lettered by migration'
-             || ' 0009: fix the row and run `fairbeat jobs retry`'
+             || ' 0010: fix the row and run `fairbeat jobs retry`'
         ELSE last_error END,
     finished_at = CASE WHEN status IN ('PENDING', 'CLAIMED') THEN now() ELSE finished_at END,
     claimed_at = CASE WHEN status IN ('PENDING', 'CLAIMED') THEN NULL ELSE claimed_at END,
