@@ -66,12 +66,23 @@ def list_table(title: str, rows: Sequence[Mapping[str, Any]]) -> Table:
 
 def _side_by_side(title: str, series: dict[str, Mapping[str, Any]]) -> Table:
     """Mappings with the same keys (``{"done": {"a": 1}, "failed": {"a": 0}}``):
-    a row per inner key, a column per mapping."""
+    a row per mapping, a column per key."""
     keys = _columns(list(series.values()))
-    table = Table("", *series, title=title)
-    for key in keys:
-        table.add_row(str(key), *[cell(s.get(key)) for s in series.values()])
+    table = Table("", *[str(k) for k in keys], title=title)
+    for name, values in series.items():
+        table.add_row(name, *[cell(values.get(k)) for k in keys])
     return table
+
+
+def _figures(title: str, values: Mapping[str, Any]) -> Table:
+    table = Table("figure", "value", title=title)
+    for key, value in values.items():
+        table.add_row(str(key), cell(value))
+    return table
+
+
+# A lone mapping of more figures than this gets a table of its own.
+INLINE_FIGURES = 3
 
 
 def tables(data: Mapping[str, Any], title: str) -> list[Table]:
@@ -92,7 +103,10 @@ def tables(data: Mapping[str, Any], title: str) -> list[Table]:
     for series in grouped.values():
         if len(series) == 1:
             ((key, value),) = series.items()
-            scalars.add_row(key, cell(value))
+            if len(value) > INLINE_FIGURES:
+                out.append(_figures(f"{title}: {key}", value))
+            else:
+                scalars.add_row(key, cell(value))
         else:
             out.append(_side_by_side(title, series))
     return [t for t in out if t.row_count]

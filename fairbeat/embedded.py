@@ -40,6 +40,7 @@ def _redis_for_everyone(stack: ExitStack, configured: str) -> None:
         f"no Redis at {configured}; started a private one at {url}\n"
         f"  other shells can use it while this runs: export FAIRBEAT_REDIS_URL={url}",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -90,7 +91,7 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int, log_dir: Path | None 
         env = child_env(imports=",".join(imports))
         logs = log_dir or Path(tempfile.mkdtemp(prefix="fairbeat-logs-"))
         logs.mkdir(parents=True, exist_ok=True)
-        console.print(f"logs of the children in {logs}", highlight=False)
+        console.print(f"logs of the children in {logs}", highlight=False, soft_wrap=True)
         procs = stack.enter_context(fleet(env, loglevel, logs, flower_port=flower_port or None))
         children = _children(app, procs, logs, flower_port)
         try:
@@ -101,6 +102,7 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int, log_dir: Path | None 
                 f"database {rt.engine.url.render_as_string(hide_password=True)}, "
                 f"Redis {rt.settings.redis_url}. Ctrl-C stops.",
                 highlight=False,
+                soft_wrap=True,
             )
             return _watch_demo(app, children) if demo else _wait(children)
         except KeyboardInterrupt:

@@ -77,23 +77,37 @@ def _table(children: list[Child]) -> Table:
     return table
 
 
+def _check(children: list[Child], deadline: float) -> None:
+    for child in children:
+        if child.proc.poll() is not None:
+            raise died(child)
+        child.up = child.up or child.ready()
+    if time.monotonic() > deadline and not all(c.up for c in children):
+        late = next(c for c in children if not c.up)
+        raise UpError(
+            f"{late.name} (pid {late.proc.pid}) did not start within "
+            f"{START_DEADLINE_S:.0f} s; the end of its log {late.log}:\n{log_tail(late.log)}"
+        )
+
+
 def wait_started(children: list[Child], console: Console) -> None:
     """Return once every child is ready; raise UpError naming a child that died
-    or did not become ready by the deadline."""
+    or did not become ready by the deadline. A terminal sees a live table; a
+    log or a pipe, one line per child as it comes up."""
     deadline = time.monotonic() + START_DEADLINE_S
-    with Live(_table(children), console=console, auto_refresh=False) as live:
+    if not console.is_terminal:
+        for child in children:
+            console.print(f"{child.name} pid {child.proc.pid}: waiting for {child.waiting_for}")
         while not all(c.up for c in children):
-            for child in children:
-                if child.proc.poll() is not None:
-                    live.update(_table(children), refresh=True)
-                    raise died(child)
-                child.up = child.up or child.ready()
-            live.update(_table(children), refresh=True)
-            if time.monotonic() > deadline:
-                late = next(c for c in children if not c.up)
-                raise UpError(
-                    f"{late.name} (pid {late.proc.pid}) did not start within "
-                    f"{START_DEADLINE_S:.0f} s; the end of its log {late.log}:\n"
-                    f"{log_tail(late.log)}"
-                )
             time.sleep(POLL_S)
+            _check(children, deadline)
+        return
+    with Live(_table(children), console=console, auto_refresh=False, transient=True) as live:
+        try:
+            while not all(c.up for c in children):
+                _check(children, deadline)
+                live.update(_table(children), refresh=True)
+                time.sleep(POLL_S)
+        finally:
+            live.update(_table(children), refresh=True)
+    console.print(_table(children))
