@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -64,6 +67,17 @@ def _time(report: Callable[[], object]) -> float:
     return round(sorted(times)[len(times) // 2], 3)
 
 
+def _command_s(url: str) -> float:
+    """Wall time of the real ``fairbeat status --json``, start-up included."""
+    command = shutil.which("fairbeat")
+    if command is None:
+        raise SystemExit("no fairbeat command on PATH: pip install -e .")
+    env = {**os.environ, "FAIRBEAT_DATABASE_URL": url}
+    started = time.perf_counter()
+    subprocess.run([command, "status", "--json"], env=env, check=True, capture_output=True)
+    return round(time.perf_counter() - started, 3)
+
+
 def run(finished: int, live: int) -> dict[str, Any]:
     with harness.fresh_database() as url:
         engine = make_engine(url)
@@ -74,6 +88,7 @@ def run(finished: int, live: int) -> dict[str, Any]:
             "live_jobs": live,
             "status_report_median_s": _time(lambda: status_report(rt, rt.now(), 10)),
             "full_snapshot_median_s": _time(lambda: snapshot(rt, rt.now())),
+            "status_command_s": _command_s(url),
         }
         rt.engine.dispose()
         engine.dispose()

@@ -4,6 +4,7 @@ command-line values, and output. Heavy modules load inside the functions, so
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import sys
@@ -34,13 +35,22 @@ def app() -> Celery:
     return default_app()
 
 
+@functools.cache
+def _runtime() -> Runtime:
+    # Settings, engine and Redis only: reading the store needs no Celery app,
+    # and building one would double the command's start-up.
+    from fairbeat.tasks.runtime import Runtime
+    from fairbeat.tasks.settings import load_settings
+
+    return Runtime(load_settings())
+
+
 def runtime(*, schema: bool = True) -> Runtime:
     """The runtime; with ``schema``, refuse a SQLite file that does not exist,
     rather than let the first connection create it empty."""
     from fairbeat.store.db import missing_sqlite_file
-    from fairbeat.tasks.runtime import runtime_of
 
-    rt = runtime_of(app())
+    rt = _runtime()
     missing = missing_sqlite_file(rt.settings.database_url) if schema else None
     if missing is not None:
         raise CliError(
