@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -65,7 +66,7 @@ def _children(
         Child("beat", procs[1], logs / "beat0.log", lambda: True, "its start"),
     ]
     if flower:
-        ready = lambda: port_answers(flower)  # noqa: E731
+        ready = functools.partial(port_answers, flower)
         waiting = f"http://127.0.0.1:{flower}"
         children.append(Child("flower", procs[2], logs / "flower.log", ready, waiting))
     return children
@@ -96,19 +97,23 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int, log_dir: Path | None 
         children = _children(app, procs, logs, flower_port)
         try:
             wait_started(children, console)
-            flower = f", Flower at http://127.0.0.1:{flower_port}" if flower_port else ""
-            console.print(
-                f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}{flower}, "
-                f"database {rt.engine.url.render_as_string(hide_password=True)}, "
-                f"Redis {rt.settings.redis_url}. Ctrl-C stops.",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _announce(rt, procs, flower_port)
             return _watch_demo(app, children) if demo else _wait(children)
         except KeyboardInterrupt:
             console.print("stopping…")
             return 130
     return 0
+
+
+def _announce(rt: Any, procs: list[subprocess.Popen[bytes]], flower_port: int) -> None:
+    flower = f", Flower at http://127.0.0.1:{flower_port}" if flower_port else ""
+    console.print(
+        f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}{flower}, "
+        f"database {rt.engine.url.render_as_string(hide_password=True)}, "
+        f"Redis {rt.settings.redis_url}. Ctrl-C stops.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # The worker and beat come first in the fleet; Flower, if any, is a convenience
