@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_errors import migrated, run
+from tests.e2e.test_cli_errors import Cli, migrated, run
 
 pytestmark = pytest.mark.e2e
-__all__ = ["migrated"]  # the fixture, shared
+__all__ = ["migrated", "run"]  # the fixtures, shared
 
 
-def test_capacity_step_takes_a_negative_number(migrated: Path) -> None:
+def test_capacity_step_takes_a_negative_number(migrated: Path, run: Cli) -> None:
     stepped = run(migrated, "capacity", "step", "-8", "--why", "test", "--json")
     assert stepped.returncode == 0, stepped.stderr
     assert json.loads(stepped.stdout)["value"] == {"step": -8}
@@ -24,13 +24,13 @@ def test_capacity_step_takes_a_negative_number(migrated: Path) -> None:
 
 
 @pytest.mark.parametrize("status", ["failed", "FAILED", "Failed"])
-def test_job_statuses_are_case_insensitive(migrated: Path, status: str) -> None:
+def test_job_statuses_are_case_insensitive(migrated: Path, status: str, run: Cli) -> None:
     result = run(migrated, "jobs", "list", "--status", status, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"jobs": []}
 
 
-def test_status_shows_the_top_workspaces_and_the_rest_as_one_line(migrated: Path) -> None:
+def test_status_shows_the_top_workspaces_and_the_rest_as_one_line(migrated: Path, run: Cli) -> None:
     for workspace, n in (("big", 3), ("mid", 2), ("small", 1), ("tiny", 1)):
         for i in range(n):
             payload = json.dumps({"tag": f"{workspace}{i}"})
@@ -54,7 +54,7 @@ def test_status_shows_the_top_workspaces_and_the_rest_as_one_line(migrated: Path
     "args",
     [["ladder", "show"], ["capacity", "show"], ["maintenance", "run"], ["gate", "run"]],
 )
-def test_reports_print_as_tables(migrated: Path, args: list[str]) -> None:
+def test_reports_print_as_tables(migrated: Path, args: list[str], run: Cli) -> None:
     result = run(migrated, *args)
     assert result.returncode == 0, result.stderr
     assert "{" not in result.stdout and "┃" in result.stdout

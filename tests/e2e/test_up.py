@@ -17,7 +17,7 @@ from rich.console import Console
 from fairbeat.startup import Child, wait_started
 from fairbeat.store import migrate
 from fairbeat.up import UpError, fleet
-from tests.e2e.conftest import E2E_REDIS_URL, fairbeat_cli, fairbeat_env
+from tests.e2e.conftest import fairbeat_cli, fairbeat_env
 
 pytestmark = pytest.mark.e2e
 
@@ -130,9 +130,11 @@ def test_ctrl_c_stops_every_process_of_up(tmp_path: Path) -> None:
         os.killpg(up.pid, 0)
 
 
-def test_a_child_that_dies_at_start_is_named_with_the_end_of_its_log(tmp_path: Path) -> None:
+def test_a_child_that_dies_at_start_is_named_with_the_end_of_its_log(
+    tmp_path: Path, e2e_redis_url: str
+) -> None:
     # Given a worker whose FAIRBEAT_IMPORTS names a module it cannot import
-    env = fairbeat_env(redis_url=E2E_REDIS_URL, imports="no_such_module_for_the_worker")
+    env = fairbeat_env(redis_url=e2e_redis_url, imports="no_such_module_for_the_worker")
     env["FAIRBEAT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fairbeat.db'}"
     console = Console(file=io.StringIO())
     with fleet(env, "warning", tmp_path) as procs:
