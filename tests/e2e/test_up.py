@@ -145,8 +145,10 @@ def test_a_child_that_dies_at_start_is_named_with_the_end_of_its_log(
         # When up waits for it to start
         with pytest.raises(UpError) as raised:
             wait_started(children, console)
-    # Then the error names the worker and quotes the end of its log
+    # Then the error names the child that died (the worker, or beat: both import
+    # FAIRBEAT_IMPORTS) and quotes the end of its log
     message = str(raised.value)
-    assert message.startswith(f"worker (pid {procs[0].pid}) exited with code")
-    assert str(tmp_path / "worker.log") in message
+    dead = [c for c in children if message.startswith(f"{c.name} (pid {c.proc.pid}) exited")]
+    assert len(dead) == 1, message
+    assert str(dead[0].log) in message
     assert "no_such_module_for_the_worker" in message
