@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from fairbeat.cli_errors import CliError
-from fairbeat.cli_output import console
+from fairbeat.cli_output import cell, console
 from fairbeat.cli_support import (
     check_job_ids,
     check_workspace,
@@ -83,9 +83,9 @@ def jobs_retry(
     if as_json:
         emit_json({"retried": retried, "not_failed": left})
     else:
-        console.print(f"{len(retried)} job(s) back to PENDING: {retried[:20]}")
+        console.print(f"{len(retried)} job(s) back to PENDING: {cell(retried[:20])}")
         if left:
-            console.print(f"not dead letters (not FAILED), left as they are: {left[:20]}")
+            console.print(f"not dead letters (not FAILED), left as they are: {cell(left[:20])}")
 
 
 @jobs_cli.command("cancel")

@@ -109,9 +109,11 @@ def test_gate_window_that_is_not_an_iso_time(migrated: Path, run: Cli) -> None:
 
 @pytest.mark.parametrize("verb", ["cancel", "retry"])
 def test_job_ids_out_of_range_or_unknown_are_named(migrated: Path, verb: str, run: Cli) -> None:
+    why = ["--why", "test"] if verb == "cancel" else []
     too_big = str(2**64)
-    assert_one_line_error(run(migrated, "jobs", verb, "5", too_big), "out of range", too_big)
-    assert_one_line_error(run(migrated, "jobs", verb, "424242"), "no job with id 424242")
+    result = run(migrated, "jobs", verb, "5", too_big, *why)
+    assert_one_line_error(result, "out of range", too_big)
+    assert_one_line_error(run(migrated, "jobs", verb, "424242", *why), "no job with id 424242")
 
 
 def test_workspace_set_with_nothing_to_set_or_an_empty_id(migrated: Path, run: Cli) -> None:

@@ -63,14 +63,3 @@ def test_a_workspace_with_only_recent_finished_jobs_is_active(engine: Engine) ->
         seen = overview.active_workspaces(conn, SINCE, top_n=10)
     assert [w.workspace_id for w in seen.top] == ["busy", "done"]
     assert seen.others == 0
-
-
-def test_existing_job_ids(engine: Engine) -> None:
-    _insert(engine, [_job("a", "PENDING"), _job("a", "FAILED", NOW)])
-    with engine.connect() as conn:
-        known = overview.existing_job_ids(conn, [])
-        assert known == set()
-        ids = sorted(overview.existing_job_ids(conn, list(range(1, 3000))))
-    assert len(ids) == 2
-    with engine.connect() as conn:
-        assert overview.existing_job_ids(conn, [*ids, 10**12]) == set(ids)
