@@ -4,24 +4,20 @@ recorded in ``operator_action`` with who made it, when and why."""
 from __future__ import annotations
 
 import getpass
-import json
 import socket
-import sys
-from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from fairbeat.store import operator
-from fairbeat.tasks.application import default_app
-from fairbeat.tasks.gate import GateUnavailable, WindowRefused, reset_state, run_gate
-from fairbeat.tasks.runtime import runtime_of
+from fairbeat.cli_errors import EXIT_FAILURE, CliError
+from fairbeat.cli_output import cell, console, rows_table, show
+from fairbeat.cli_support import app, emit_json, parse_time, runtime
 
-console = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 Why = Annotated[str, typer.Option("--why", help="Why: kept in the audit trail.")]
 Who = Annotated[str | None, typer.Option("--who", help="Who (default: user@host).")]
+# ``capacity step -8``: a negative number is the argument, not an unknown option.
+NEGATIVE_ARGS = {"ignore_unknown_options": True}
 
 capacity_cli = typer.Typer(no_args_is_help=True, help="Global capacity: show, pin, step.")
 ladder_cli = typer.Typer(no_args_is_help=True, help="The quota ladder: show, pin, unpin.")
@@ -30,11 +26,11 @@ gate_cli = typer.Typer(
 )
 
 
-def _emit(data: dict[str, Any], as_json: bool) -> None:
+def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        emit_json(data)
     else:
-        console.print(data)
+        show(data, title)
 
 
 def _audit(
@@ -44,27 +40,31 @@ def _audit(
     target: str | None = None,
     value: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    rt = runtime_of(default_app())
+    from fairbeat.store import operator
+
+    rt = runtime()
     at, who = rt.now(), who or f"{getpass.getuser()}@{socket.gethostname()}"
     with rt.engine.begin() as conn:
         operator.record(conn, at=at, who=who, action=action, why=why, target=target, value=value)
     return {"at": at, "who": who, "action": action, "target": target, "value": value, "why": why}
 
 
+def _changed(action: str, why: str, who: str | None, as_json: bool, **audit: Any) -> None:
+    _emit(_audit(action, why, who, **audit), as_json, action)
+
+
 @capacity_cli.command("show")
 def capacity_show(as_json: JsonFlag = False) -> None:
     """The capacity now, why, the desired worker count, and any override."""
-    control = runtime_of(default_app()).control
+    control = runtime(schema=False).control
     state = control.autoscale_state()
-    _emit(
-        {
-            "capacity": state.get("capacity"),
-            "reason_code": state.get("reason"),
-            "desired_workers": state.get("desired_workers"),
-            "override": control.capacity_override(),
-        },
-        as_json,
-    )
+    data = {
+        "capacity": state.get("capacity"),
+        "reason_code": state.get("reason"),
+        "desired_workers": state.get("desired_workers"),
+        "override": control.capacity_override(),
+    }
+    _emit(data, as_json, "capacity")
 
 
 @capacity_cli.command("pin")
@@ -75,40 +75,54 @@ def capacity_pin(
     as_json: JsonFlag = False,
 ) -> None:
     """Hold capacity at CAPACITY until unpinned (OPERATOR_PIN)."""
-    runtime_of(default_app()).control.set_capacity_override({"pin": capacity})
-    _emit(_audit("capacity.pin", why, who, value={"pin": capacity}), as_json)
+    runtime().control.set_capacity_override({"pin": capacity})
+    _changed("capacity.pin", why, who, as_json, value={"pin": capacity})
 
 
-@capacity_cli.command("step")
+@capacity_cli.command("step", context_settings=NEGATIVE_ARGS)
 def capacity_step(step: int, why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
-    """Move capacity once by STEP (negative to lower), within bounds (OPERATOR_STEP)."""
-    runtime_of(default_app()).control.set_capacity_override({"step": step})
-    _emit(_audit("capacity.step", why, who, value={"step": step}), as_json)
+    """Move capacity once by STEP (negative to lower: ``step -8``), within bounds
+    (OPERATOR_STEP)."""
+    if step == 0:
+        raise CliError("STEP must not be 0: give a positive step to raise, negative to lower")
+    runtime().control.set_capacity_override({"step": step})
+    _changed("capacity.step", why, who, as_json, value={"step": step})
 
 
 @capacity_cli.command("unpin")
 def capacity_unpin(why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Hand capacity back to the autoscaler."""
-    runtime_of(default_app()).control.set_capacity_override(None)
-    _emit(_audit("capacity.unpin", why, who), as_json)
+    runtime().control.set_capacity_override(None)
+    _changed("capacity.unpin", why, who, as_json)
 
 
 @ladder_cli.command("show")
 def ladder_show(as_json: JsonFlag = False) -> None:
     """Each workspace's ladder quota, operator pins, gate state, the promotion switch."""
-    control = runtime_of(default_app()).control
+    control = runtime(schema=False).control
     ladder = control.ladder()
     pins = control.quota_pins()
     states = control.gate_states(sorted(set(ladder) | set(pins)))
-    _emit(
-        {
-            "ladder": ladder,
-            "pins": pins,
-            "last_window": control.last_window(),
-            "promotion_enabled": control.promotion_enabled(),
-            "states": {w: s.to_dict() for w, s in states.items()},
-        },
-        as_json,
+    shown = {w: s.to_dict() for w, s in states.items()}
+    data = {
+        "ladder": ladder,
+        "pins": pins,
+        "last_window": control.last_window(),
+        "promotion_enabled": control.promotion_enabled(),
+        "states": shown,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    rows = {
+        w: {"ladder quota": ladder.get(w), "pin": pins.get(w), **shown.get(w, {})}
+        for w in sorted(set(ladder) | set(pins))
+    }
+    console.print(rows_table("quota ladder", "workspace", rows))
+    console.print(
+        f"last window: {cell(data['last_window'])}; "
+        f"promotion {'on' if data['promotion_enabled'] else 'off'}",
+        highlight=False,
     )
 
 
@@ -121,15 +135,15 @@ def ladder_pin(
     as_json: JsonFlag = False,
 ) -> None:
     """Hold WORKSPACE's quota at QUOTA, over the ladder and its tier."""
-    runtime_of(default_app()).control.pin_quota(workspace, quota)
-    _emit(_audit("ladder.pin", why, who, workspace, {"quota": quota}), as_json)
+    runtime().control.pin_quota(workspace, quota)
+    _changed("ladder.pin", why, who, as_json, target=workspace, value={"quota": quota})
 
 
 @ladder_cli.command("unpin")
 def ladder_unpin(workspace: str, why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Give WORKSPACE back to its ladder rung or tier base."""
-    runtime_of(default_app()).control.pin_quota(workspace, None)
-    _emit(_audit("ladder.unpin", why, who, workspace), as_json)
+    runtime().control.pin_quota(workspace, None)
+    _changed("ladder.unpin", why, who, as_json, target=workspace)
 
 
 @gate_cli.command("run")
@@ -140,27 +154,18 @@ def gate_run(
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a window now (default: the one that ended last)."""
+    from fairbeat.tasks.gate import GateUnavailable, WindowRefused, run_gate
+
     try:
-        start = _window_start(window) if window else None
-        report = run_gate(default_app(), start, manual=True)
+        start = parse_time(window, "--window") if window else None
+    except CliError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None  # as the gate's own refusals
+    runtime()  # refuses a database never migrated
+    try:
+        report = run_gate(app(), start, manual=True)
     except (GateUnavailable, WindowRefused) as exc:
-        _error(str(exc))
-    _emit(report, as_json)
-
-
-def _window_start(window: str) -> datetime:
-    try:
-        start = datetime.fromisoformat(window)
-    except ValueError:
-        _error(f"--window {window!r}: not an ISO 8601 time, e.g. 2026-11-22T14:45:00Z")
-    if start.tzinfo is None:
-        _error(f"--window {window!r}: give it a timezone, e.g. 2026-11-22T14:45:00Z")
-    return start
-
-
-def _error(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+        raise CliError(str(exc), EXIT_FAILURE) from None
+    _emit(report, as_json, "gate")
 
 
 @gate_cli.command("reset")
@@ -173,11 +178,13 @@ def gate_reset(
     as_json: JsonFlag = False,
 ) -> None:
     """Repair gate state: clear streaks and last-evaluated windows (rungs kept)."""
+    from fairbeat.tasks.gate import GateUnavailable, reset_state
+
     try:
-        result = reset_state(runtime_of(default_app()), workspace)
+        result = reset_state(runtime(), workspace)
     except GateUnavailable as exc:
-        _error(str(exc))
-    _emit(_audit("gate.reset", why, who, workspace, result), as_json)
+        raise CliError(str(exc), EXIT_FAILURE) from None
+    _changed("gate.reset", why, who, as_json, target=workspace, value=result)
 
 
 @gate_cli.command("promotion")
@@ -188,7 +195,8 @@ def gate_promotion(
     as_json: JsonFlag = False,
 ) -> None:
     """Turn promotion on or off (demotions still happen). A rollback switch."""
-    if state not in ("on", "off"):
-        raise typer.BadParameter("on or off")
-    runtime_of(default_app()).control.set_promotion(state == "on")
-    _emit(_audit("gate.promotion", why, who, value={"enabled": state == "on"}), as_json)
+    if state.lower() not in ("on", "off"):
+        raise CliError(f"STATE must be on or off, got {state!r}")
+    enabled = state.lower() == "on"
+    runtime().control.set_promotion(enabled)
+    _changed("gate.promotion", why, who, as_json, value={"enabled": enabled})

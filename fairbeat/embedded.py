@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import subprocess
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
-from fairbeat.store import job_queries, migrate
-from fairbeat.tasks.api import enqueue
-from fairbeat.tasks.application import default_app
+from fairbeat.startup import Child, died, port_answers, port_taken, wait_started
 from fairbeat.tasks.redact import mask_url
-from fairbeat.tasks.runtime import runtime_of
 from fairbeat.up import NO_REDIS_HELP, UpError, child_env, fleet, private_redis, redis_answers
 
 console = Console()
@@ -25,58 +25,124 @@ console = Console()
 # The demo is small; this is ample even on a loaded two-core machine.
 DEMO_DEADLINE_S = 300.0
 POLL_S = 0.5
+PING_TIMEOUT_S = 1.0
 
 
-def run_up(*, demo: bool, loglevel: str, flower_port: int) -> int:
-    rt = runtime_of(default_app())
-    settings = rt.settings
-    with ExitStack() as stack:
-        overrides: dict[str, str] = {}
-        if not redis_answers(settings.redis_url):
-            if shutil.which("redis-server") is None:
-                raise UpError(NO_REDIS_HELP.format(url=mask_url(settings.redis_url)))
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-")))
-            overrides["redis_url"] = stack.enter_context(private_redis(workdir))
-            console.print(
-                f"no Redis at {mask_url(settings.redis_url)}; started a private one at "
-                f"{overrides['redis_url']}"
-            )
-        migrate.upgrade(rt.engine)
-        overrides["imports"] = ",".join([*settings.imports, *(["fairbeat.demo"] if demo else [])])
-        env = child_env(**overrides)
-        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-logs-")))
-        procs = stack.enter_context(fleet(env, loglevel, log_dir, flower_port=flower_port or None))
-        flower = f", Flower at http://127.0.0.1:{flower_port}" if flower_port else ""
-        console.print(
-            f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}{flower}, "
-            f"database {rt.engine.url.render_as_string(hide_password=True)}. Ctrl-C stops."
+def _redis_for_everyone(stack: ExitStack, configured: str) -> None:
+    """Start a private Redis when none answers at ``configured``, and point this
+    process (and so its children) at it: its own enqueues and kicks use it too."""
+    if redis_answers(configured):
+        return
+    if shutil.which("redis-server") is None:
+        raise UpError(NO_REDIS_HELP.format(url=mask_url(configured)))
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairbeat-")))
+    url = stack.enter_context(private_redis(workdir))
+    os.environ["FAIRBEAT_REDIS_URL"] = url
+    console.print(
+        f"no Redis at {mask_url(configured)}; started a private one at {url}\n"
+        f"  other shells can use it while this runs: export FAIRBEAT_REDIS_URL={url}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _app(imports: list[str]) -> Any:
+    """The app, built after any private Redis is in the environment."""
+    from fairbeat.cli_support import check_imports
+    from fairbeat.tasks.application import default_app
+
+    check_imports(imports)
+    default_app.cache_clear()
+    return default_app()
+
+
+def _children(
+    app: Any, procs: list[subprocess.Popen[bytes]], logs: Path, flower: int
+) -> list[Child]:
+    def worker_ready() -> bool:
+        return bool(app.control.ping(timeout=PING_TIMEOUT_S))
+
+    children = [
+        Child("worker", procs[0], logs / "worker.log", worker_ready, "its reply to a ping"),
+        Child("beat", procs[1], logs / "beat0.log", lambda: True, "its start"),
+    ]
+    if flower:
+        ready = functools.partial(port_answers, flower)
+        waiting = f"http://127.0.0.1:{flower}"
+        children.append(Child("flower", procs[2], logs / "flower.log", ready, waiting))
+    return children
+
+
+def run_up(*, demo: bool, loglevel: str, flower_port: int, log_dir: Path | None = None) -> int:
+    from fairbeat.store import migrate
+    from fairbeat.tasks.runtime import runtime_of
+    from fairbeat.tasks.settings import load_settings
+
+    settings = load_settings()
+    if flower_port and port_taken(flower_port):
+        raise UpError(
+            f"Flower's port {flower_port} is already in use on 127.0.0.1: "
+            "pass --flower-port with a free port, or 0 for no Flower"
         )
+    with ExitStack() as stack:
+        _redis_for_everyone(stack, settings.redis_url)
+        imports = [*settings.imports, *(["fairbeat.demo"] if demo else [])]
+        app = _app(imports)
+        rt = runtime_of(app)
+        migrate.upgrade(rt.engine)
+        env = child_env(imports=",".join(imports))
+        logs = log_dir or Path(tempfile.mkdtemp(prefix="fairbeat-logs-"))
+        logs.mkdir(parents=True, exist_ok=True)
+        console.print(f"logs of the children in {logs}", highlight=False, soft_wrap=True)
+        procs = stack.enter_context(fleet(env, loglevel, logs, flower_port=flower_port or None))
+        children = _children(app, procs, logs, flower_port)
         try:
-            return _watch_demo(procs) if demo else _wait(procs)
+            wait_started(children, console)
+            _announce(rt, procs, flower_port)
+            return _watch_demo(app, children) if demo else _wait(children)
         except KeyboardInterrupt:
             console.print("stopping…")
             return 130
     return 0
 
 
+def _announce(rt: Any, procs: list[subprocess.Popen[bytes]], flower_port: int) -> None:
+    flower = f", Flower at http://127.0.0.1:{flower_port}" if flower_port else ""
+    console.print(
+        f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}{flower}, "
+        f"database {rt.engine.url.render_as_string(hide_password=True)}, "
+        f"Redis {rt.settings.redis_url}. Ctrl-C stops.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 # The worker and beat come first in the fleet; Flower, if any, is a convenience
-# whose failure (say, its port is taken) must not stop the rest.
+# whose failure after the start must not stop the rest.
 ESSENTIAL = 2
 
 
-def _wait(procs: list[subprocess.Popen[bytes]]) -> int:
-    while all(proc.poll() is None for proc in procs[:ESSENTIAL]):
+def _wait(children: list[Child]) -> int:
+    while all(c.proc.poll() is None for c in children[:ESSENTIAL]):
         time.sleep(POLL_S)
-    console.print("[red]a child process exited; stopping the rest[/red]")
-    return 1
+    raise died(next(c for c in children[:ESSENTIAL] if c.proc.poll() is not None))
 
 
-def _watch_demo(procs: list[subprocess.Popen[bytes]]) -> int:
+def _detail(mine: dict[str, int]) -> str:
+    if not any(mine.get(s, 0) for s in ("CLAIMED", "RUNNING", *TERMINAL)):
+        return "waiting for the dispatcher to claim a job"
+    return " ".join(f"{s.lower()}={n}" for s, n in sorted(mine.items()))
+
+
+def _watch_demo(app: Any, children: list[Child]) -> int:
     from fairbeat import demo
+    from fairbeat.store import job_queries
+    from fairbeat.tasks.api import enqueue
+    from fairbeat.tasks.runtime import runtime_of
 
-    rt = runtime_of(default_app())
+    rt = runtime_of(app)
     load = demo.demo_jobs()
-    ids = [enqueue(ws, kind, payload, dedupe_key=key).job_id for ws, kind, payload, key in load]
+    ids = [enqueue(ws, kind, p, dedupe_key=key, app=app).job_id for ws, kind, p, key in load]
     totals: dict[str, int] = {}
     for ws, *_ in load:
         totals[ws] = totals.get(ws, 0) + 1
@@ -96,13 +162,13 @@ def _watch_demo(procs: list[subprocess.Popen[bytes]]) -> int:
             for ws, bar in bars.items():
                 mine = counts.get(ws, {})
                 done = sum(n for s, n in mine.items() if s in TERMINAL)
-                detail = " ".join(f"{s.lower()}={n}" for s, n in sorted(mine.items()))
-                progress.update(bar, completed=done, detail=detail)
+                progress.update(bar, completed=done, detail=_detail(mine))
             finished = sum(sum(n for s, n in c.items() if s in TERMINAL) for c in counts.values())
             if finished == len(ids):
                 break
-            if any(proc.poll() is not None for proc in procs[:ESSENTIAL]):
-                raise UpError("a worker or beat process exited during the demo")
+            for child in children[:ESSENTIAL]:
+                if child.proc.poll() is not None:
+                    raise died(child)
             if time.monotonic() - started > DEMO_DEADLINE_S:
                 raise UpError(f"the demo did not finish within {DEMO_DEADLINE_S:.0f} s")
             time.sleep(POLL_S)

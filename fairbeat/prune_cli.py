@@ -16,10 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fairbeat.cli_support import runtime
 from fairbeat.scheduling.retention import TABLES, parse_duration
-from fairbeat.tasks.application import default_app
-from fairbeat.tasks.maintenance import prune as prune_rows
-from fairbeat.tasks.runtime import runtime_of
 
 
 def _older_than(value: str | None) -> float | None:
@@ -50,8 +48,11 @@ def prune_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Prune finished jobs, runs, duplicate events, gate decisions, alerts and snapshots."""
+    # Imported here: `fairbeat --help` must not load the store and the app.
+    from fairbeat.tasks.maintenance import prune as prune_rows
+
     seconds = _older_than(older_than)
-    rt = runtime_of(default_app())
+    rt = runtime()
     report = prune_rows(rt, rt.now(), older_than_s=seconds, dry_run=dry_run)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")

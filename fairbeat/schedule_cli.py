@@ -6,16 +6,19 @@ import getpass
 import json
 import socket
 import sys
-from typing import Annotated, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from fairbeat.scheduling.schedules import MISSED_POLICIES
-from fairbeat.store.schedules import ScheduleRow
-from fairbeat.tasks import schedules
 from fairbeat.tasks.errors import EnqueueError
+
+if TYPE_CHECKING:
+    from fairbeat.store.schedules import ScheduleRow
+    from fairbeat.tasks.schedules import BadSchedule
 
 console = Console()
 err = Console(stderr=True)
@@ -39,12 +42,19 @@ FLAGS = {
 }
 
 
+def _schedules() -> ModuleType:
+    # Imported on use: `fairbeat --help` must not load the store and the app.
+    from fairbeat.tasks import schedules
+
+    return schedules
+
+
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
-def _refused(exc: EnqueueError | schedules.BadSchedule) -> typer.Exit:
+def _refused(exc: EnqueueError | BadSchedule) -> typer.Exit:
     flag = FLAGS.get(exc.field, exc.field)
     return _fail(f"{flag}: {str(exc).removeprefix(exc.field + ': ')}")
 
@@ -93,7 +103,7 @@ def schedule_add(
     if (cron is None) == (every is None):
         raise _fail("give exactly one of --cron EXPR and --every SECONDS")
     try:
-        row = schedules.add(
+        row = _schedules().add(
             workspace,
             kind,
             body,
@@ -103,7 +113,7 @@ def schedule_add(
             missed=missed,
             who=f"{getpass.getuser()}@{socket.gethostname()}",
         )
-    except (EnqueueError, schedules.BadSchedule) as exc:
+    except (EnqueueError, _schedules().BadSchedule) as exc:
         raise _refused(exc) from None
     _show(row, as_json, "added")
 
@@ -114,7 +124,7 @@ def schedule_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Every schedule (or one workspace's): its rule, state, next and last slot."""
-    rows = schedules.listing(workspace)
+    rows = _schedules().listing(workspace)
     if as_json:
         _emit({"schedules": [_shown(r) for r in rows]})
         return
@@ -128,10 +138,10 @@ def schedule_list(
 
 
 def _change(schedule_id: int, as_json: bool, verb: str) -> None:
-    action = {"paused": schedules.pause, "resumed": schedules.resume}[verb]
+    action = {"paused": _schedules().pause, "resumed": _schedules().resume}[verb]
     try:
         row = action(schedule_id)
-    except schedules.BadSchedule as exc:
+    except _schedules().BadSchedule as exc:
         raise _refused(exc) from None
     _show(row, as_json, verb)
 
@@ -152,8 +162,8 @@ def schedule_resume(schedule_id: ScheduleId, as_json: JsonFlag = False) -> None:
 def schedule_remove(schedule_id: ScheduleId, as_json: JsonFlag = False) -> None:
     """Delete a schedule; the jobs it already enqueued stay."""
     try:
-        schedules.remove(schedule_id)
-    except schedules.BadSchedule as exc:
+        _schedules().remove(schedule_id)
+    except _schedules().BadSchedule as exc:
         raise _refused(exc) from None
     if as_json:
         _emit({"removed": schedule_id})

@@ -6,14 +6,10 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
-import redis
 from sqlalchemy import Engine
 
 from fairbeat.scheduling.retry import RetryPolicy
-from fairbeat.store.control import ControlState
 from fairbeat.store.db import make_engine
-from fairbeat.store.keys import Keys
-from fairbeat.store.live import LiveState
 from fairbeat.tasks.settings import Settings
 
 # Redis calls on the hot path fail fast: a dead Redis means safe defaults, not a hang.
@@ -21,6 +17,9 @@ REDIS_TIMEOUT_S = 2.0
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from fairbeat.store.control import ControlState
+    from fairbeat.store.live import LiveState
 
 
 class Runtime:
@@ -56,6 +55,12 @@ class Runtime:
         """fairbeat's Redis state. Connects on first use; calls raise redis.RedisError."""
         self._after_fork()
         if self._live is None:
+            # Imported here: a command that reads only SQL never loads redis-py.
+            import redis
+
+            from fairbeat.store.keys import Keys
+            from fairbeat.store.live import LiveState
+
             client = redis.Redis.from_url(
                 self.settings.redis_url,
                 socket_timeout=REDIS_TIMEOUT_S,
@@ -68,6 +73,8 @@ class Runtime:
     def control(self) -> ControlState:
         """Control-loop state in Redis (ladder, overrides); calls raise redis.RedisError."""
         if self._control is None or self._pid != os.getpid():
+            from fairbeat.store.control import ControlState
+
             live = self.live
             self._control = ControlState(live.client, live.keys)
         return self._control

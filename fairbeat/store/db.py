@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -50,6 +51,21 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     # instead; the pool is then invalidated and ``retry_on_disconnect`` runs
     # the (fenced, so repeatable) write once more on a fresh connection.
     return create_engine(parsed, pool_recycle=POOL_RECYCLE_S, **kwargs)
+
+
+def missing_sqlite_file(url: str | URL) -> str | None:
+    """The path of a SQLite database file that does not exist yet, else None.
+
+    Connecting would create it empty; a command that needs the schema asks
+    first, so that it can say "run fairbeat migrate" and leave no file behind.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None  # a URI filename: its options decide, not a path
+    return None if os.path.exists(database) else database
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:

@@ -40,7 +40,7 @@ def test_a_bad_window_is_refused_in_one_line_and_nothing_written(
     before = gate_runs(live)
     result = live.run_cli("gate", "run", "--window", window)
     assert result.returncode == 1
-    assert reason in result.stdout and len(result.stdout.strip().splitlines()) == 1
+    assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert gate_runs(live) == before
 
@@ -50,7 +50,7 @@ def test_an_unfinished_window_is_refused(live: Fleet) -> None:
     epoch = int(now.timestamp())
     current = datetime.fromtimestamp(epoch - epoch % 900, UTC)
     result = live.run_cli("gate", "run", "--window", current.isoformat())
-    assert result.returncode == 1 and "WINDOW_NOT_FINISHED" in result.stdout
+    assert result.returncode == 1 and "WINDOW_NOT_FINISHED" in result.stderr
 
 
 def test_reset_repairs_a_frozen_gate_and_is_audited(live: Fleet) -> None:

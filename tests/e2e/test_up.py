@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -11,8 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from fairbeat.startup import Child, wait_started
 from fairbeat.store import migrate
+from fairbeat.up import UpError, fleet
 from tests.e2e.conftest import fairbeat_cli, fairbeat_env
 
 pytestmark = pytest.mark.e2e
@@ -44,10 +48,16 @@ def test_up_demo_runs_on_sqlite_with_a_private_redis_and_stops_clean(tmp_path: P
     # Then every demo job succeeded, on the embedded SQLite file
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "started a private one" in result.stdout
+    # And this process used the private Redis too, and said how to reach it
+    assert "kick failed" not in result.stdout + result.stderr
+    assert re.search(r"export FAIRBEAT_REDIS_URL=redis://127\.0\.0\.1:\d+/0", result.stdout)
+    # And the children's logs stay where it said
+    logs = re.search(r"logs of the children in (\S+)", result.stdout)
+    assert logs and (Path(logs[1]) / "worker.log").exists()
     assert re.search(r"demo done: (\d+) of \1 jobs succeeded", result.stdout)
     assert (tmp_path / "fairbeat.db").exists()
     # And no child process is left behind
-    pids = [int(p) for p in re.findall(r"(?:worker|beat) pid (\d+)", result.stdout)]
+    pids = {int(p) for p in re.findall(r"(?:worker|beat) pid (\d+)", result.stdout)}
     assert len(pids) == 2 and not any(pid_alive(pid) for pid in pids)
 
 
@@ -118,3 +128,27 @@ def test_ctrl_c_stops_every_process_of_up(tmp_path: Path) -> None:
     # Then nothing of that group is left: worker, beat, the private redis-server
     with pytest.raises(ProcessLookupError):
         os.killpg(up.pid, 0)
+
+
+def test_a_child_that_dies_at_start_is_named_with_the_end_of_its_log(
+    tmp_path: Path, e2e_redis_url: str
+) -> None:
+    # Given a worker whose FAIRBEAT_IMPORTS names a module it cannot import
+    env = fairbeat_env(redis_url=e2e_redis_url, imports="no_such_module_for_the_worker")
+    env["FAIRBEAT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fairbeat.db'}"
+    console = Console(file=io.StringIO())
+    with fleet(env, "warning", tmp_path) as procs:
+        children = [
+            Child("worker", procs[0], tmp_path / "worker.log", lambda: False, "a ping"),
+            Child("beat", procs[1], tmp_path / "beat0.log", lambda: True, "its start"),
+        ]
+        # When up waits for it to start
+        with pytest.raises(UpError) as raised:
+            wait_started(children, console)
+    # Then the error names the child that died (the worker, or beat: both import
+    # FAIRBEAT_IMPORTS) and quotes the end of its log
+    message = str(raised.value)
+    dead = [c for c in children if message.startswith(f"{c.name} (pid {c.proc.pid}) exited")]
+    assert len(dead) == 1, message
+    assert str(dead[0].log) in message
+    assert "no_such_module_for_the_worker" in message
