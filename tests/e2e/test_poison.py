@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -125,9 +126,15 @@ def test_the_cli_refuses_a_limit_no_tick_could_use(fleet: Fleet, option: str, va
     ],
 )
 def test_a_setting_no_tick_could_use_stops_the_worker_and_the_cli_at_start(
-    variable: str, value: str
+    variable: str, value: str, tmp_path: Path
 ) -> None:
-    env = {**fairbeat_env(), variable: value}
+    # A migrated database, so the command gets as far as building the app.
+    database = {"FAIRBEAT_DATABASE_URL": f"sqlite:///{tmp_path / 'fairbeat.db'}"}
+    migrated = subprocess.run(
+        [fairbeat_cli(), "migrate"], env={**fairbeat_env(), **database}, capture_output=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    env = {**fairbeat_env(), **database, variable: value}
     worker = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "fairbeat", "worker"],
         env=env,
@@ -135,8 +142,13 @@ def test_a_setting_no_tick_could_use_stops_the_worker_and_the_cli_at_start(
         text=True,
         timeout=60,
     )
+    # enqueue builds the app (status needs no handlers, so it never imports them).
     cli = subprocess.run(
-        [fairbeat_cli(), "status"], env=env, capture_output=True, text=True, timeout=60
+        [fairbeat_cli(), "enqueue", "acme", "test.send", "--payload", "{}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     for result in (worker, cli):
         assert result.returncode != 0
