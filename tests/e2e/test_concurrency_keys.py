@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -81,3 +83,30 @@ def test_jobs_of_a_key_with_limit_one_never_overlap(fleet4: Fleet) -> None:
     # And no two jobs of one key were ever in flight together
     assert_no_overlap(spans["user"])
     assert_no_overlap(spans["provider"])
+
+
+def test_the_cli_enqueues_with_keys_and_debounces(fleet4: Fleet) -> None:
+    def cli(*args: str) -> dict[str, Any]:
+        result = fleet4.run_cli("enqueue", "cli", "test.send", *args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    keyed = cli(
+        "--payload",
+        '{"tag": "cli-keyed"}',
+        "--concurrency-key",
+        "user:1",
+        "--concurrency-key",
+        "global:provider-y",
+        "--concurrency-limit",
+        "1",
+    )
+    fleet4.wait_status(int(keyed["job_id"]), "SUCCEEDED")
+    debounce = ("--dedupe-key", "d", "--on-conflict", "debounce", "--debounce-s", "600")
+    first = cli("--payload", '{"tag": "cli-1"}', *debounce)
+    again = cli("--payload", '{"tag": "cli-2"}', *debounce)
+    assert again["job_id"] == first["job_id"] and again["replaced"] and not again["created"]
+    row = fleet4.job(int(first["job_id"]))
+    assert row["status"] == "PENDING" and row["payload"] == {"tag": "cli-2"}
+    refused = fleet4.run_cli("enqueue", "cli", "test.send", "--concurrency-key", "user:1")
+    assert refused.returncode != 0 and "concurrency_limit" in refused.stderr
