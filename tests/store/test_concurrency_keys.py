@@ -9,7 +9,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine, select
 
-from fairbeat.store import concurrency, new_jobs, selection, transitions
+from fairbeat.store import concurrency, new_jobs, retention, selection, transitions
 from fairbeat.store.models import job_table
 from fairbeat.tasks.api import Enqueued, enqueue
 from fairbeat.tasks.errors import EnqueueError
@@ -214,3 +214,14 @@ def test_a_named_limit_needs_no_limit_at_enqueue(make_app: object, engine: Engin
     assert [(r.job_id, r.scope, r.key, r.max_in_flight) for r in counts] == [
         (job.job_id, "", "global:provider-x", 2)
     ]
+
+
+def test_pruning_a_finished_job_takes_its_keys_with_it(engine: Engine) -> None:
+    done, waiting = keyed(engine, "acme", {"user:7": 1}, 2)
+    claim(engine, {"acme": 1})
+    with engine.begin() as conn:
+        transitions.start(conn, done, 1, T0, "w")
+        transitions.succeed(conn, done, 1, T0)
+        assert retention.prune_batch(conn, "job_succeeded", T0 + timedelta(days=1), 10) == 1
+        left = conn.execute(select(concurrency.jck.c.job_id)).scalars().all()
+    assert left == [waiting]
