@@ -6,14 +6,18 @@ import threading
 from datetime import timedelta
 
 import pytest
+import redis
 from celery import Celery
 from sqlalchemy import Engine, select
 
+from fairbeat.scheduling.reasons import KEY_LIMIT
 from fairbeat.store import concurrency, new_jobs, retention, selection, transitions
 from fairbeat.store.models import job_table
 from fairbeat.tasks.api import Enqueued, enqueue
+from fairbeat.tasks.dispatch import Dispatcher
 from fairbeat.tasks.errors import EnqueueError
 from fairbeat.tasks.runtime import runtime_of
+from tests.conftest import AppFactory
 from tests.store.test_jobs import T0, new_job
 
 
@@ -206,8 +210,8 @@ def test_bad_options_are_refused_naming_the_argument(
     assert raised.value.field == field
 
 
-def test_a_named_limit_needs_no_limit_at_enqueue(make_app: object, engine: Engine) -> None:
-    app = make_app(concurrency_limits={"global:provider-x": 2})  # type: ignore[operator]
+def test_a_named_limit_needs_no_limit_at_enqueue(make_app: AppFactory, engine: Engine) -> None:
+    app = make_app(concurrency_limits={"global:provider-x": 2})
     job = enqueue("acme", "test.send", {"tag": "a"}, concurrency_key="global:provider-x", app=app)
     with engine.connect() as conn:
         counts = conn.execute(select(concurrency.jck)).all()
@@ -225,3 +229,26 @@ def test_pruning_a_finished_job_takes_its_keys_with_it(engine: Engine) -> None:
         assert retention.prune_batch(conn, "job_succeeded", T0 + timedelta(days=1), 10) == 1
         left = conn.execute(select(concurrency.jck.c.job_id)).scalars().all()
     assert left == [waiting]
+
+
+def test_a_tick_explains_jobs_held_by_a_key_as_key_limit(
+    make_app: AppFactory, engine: Engine, redis_client: redis.Redis
+) -> None:
+    app = make_app(
+        autoscale_enabled=False,
+        global_capacity=8,
+        claim_batch=8,
+        partition_cap=6,
+        concurrency_limits={"global:provider-x": 2},
+    )
+    for workspace in ("a", "b"):
+        for _ in range(3):
+            enqueue(workspace, "test.noop", {}, concurrency_key="global:provider-x", app=app)
+    enqueue("innocent", "test.noop", {}, app=app)
+    report = Dispatcher(app).tick(fence=0, redis_ok=True)
+    # Two of the key's six jobs and the innocent one are claimed; the rest wait on the key.
+    assert report.claimed == 3 and report.unclaimed == {KEY_LIMIT: 4}
+    assert report.claimed + sum(report.unclaimed.values()) == report.selected
+    with engine.connect() as conn:
+        assert concurrency.in_flight_by_key(conn)[0] == {("", "global:provider-x"): 2}
+    assert Dispatcher(app).tick(fence=0, redis_ok=True).claimed == 0
