@@ -72,6 +72,9 @@ _CLAIM_PLANNED_PG = text(
             SELECT j.id FROM job j
             WHERE j.status = 'PENDING' AND j.workspace_id = plan.ws AND j.run_at <= :now
               AND j.run_at >= :lowest AND j.fence < :max_fence
+              -- A keyed job committed after this claim chose the plain path
+              -- waits for the keyed claim (one primary-key probe per row).
+              AND NOT EXISTS (SELECT 1 FROM job_concurrency_key k WHERE k.job_id = j.id)
             ORDER BY j.priority DESC, j.run_at, j.id
             LIMIT plan.n
             FOR UPDATE SKIP LOCKED
