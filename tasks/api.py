@@ -270,7 +270,8 @@ def _insert(
     job_id, created = new_jobs.insert_job(conn, new)
     if not created:  # a concurrent enqueue of the same dedupe key won
         return job_id, False, _on_conflict(conn, job_id, new, on_conflict)
-    concurrency.add_keys(conn, job_id, new.workspace_id, keys)
+    if keys:  # a job without keys costs no extra statement
+        concurrency.add_keys(conn, job_id, new.workspace_id, keys)
     return job_id, True, False
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, text, tuple_
+from sqlalchemy import delete, exists, func, insert, select, text, tuple_
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.concurrency import (
@@ -43,8 +43,13 @@ _CLAIM_LOCK = 0x6661697262656174  # "fairbeat"
 
 
 def add_keys(conn: Connection, job_id: int, workspace_id: str, keys: Mapping[str, int]) -> None:
-    """The key rows of a new job: key -> the limit it was enqueued with."""
+    """The key rows of a new job: key -> the limit it was enqueued with.
+
+    Rows already under the id are left over from a deleted job (SQLite reuses
+    the highest id once its row is gone): they are not this job's keys.
+    """
     if keys:
+        conn.execute(delete(jck).where(jck.c.job_id == job_id))
         rows = [
             {"job_id": job_id, "key": k, "scope": scope_of(workspace_id, k), "max_in_flight": n}
             for k, n in keys.items()
