@@ -27,6 +27,7 @@ from fairbeat.scheduling.concurrency import (
     scope_of,
 )
 from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
+from fairbeat.store import poison
 from fairbeat.store.claiming import Claim, claim_ids
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import job
@@ -84,6 +85,7 @@ def _candidates(
             job.c.status == JobStatus.PENDING.value,
             job.c.workspace_id == workspace,
             job.c.run_at <= now,
+            poison.claimable(conn),
         )
         .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
         .limit(n * LOOKAHEAD)

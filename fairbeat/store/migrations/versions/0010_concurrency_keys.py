@@ -1,7 +1,7 @@
 """Concurrency keys: at most N jobs of one key in flight, within or across workspaces.
 
 Revision ID: 0010_concurrency_keys
-Revises: 0009_cancel
+Revises: 0010_row_checks
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_concurrency_keys"
-down_revision = "0009_cancel"
+down_revision = "0010_row_checks"
 branch_labels = None
 depends_on = None
 
