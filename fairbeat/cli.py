@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -20,6 +20,9 @@ from fairbeat.cli_output import console, show
 from fairbeat.cli_support import app, check_imports, emit_json, runtime
 from fairbeat.prune_cli import prune_cmd
 from fairbeat.schedule_cli import schedule_cli
+
+if TYPE_CHECKING:
+    from fairbeat.tasks.api import Enqueued, OnConflict
 
 cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
@@ -70,6 +73,16 @@ def enqueue_cmd(
     run_at: Annotated[str | None, typer.Option(help="ISO 8601 time with a zone.")] = None,
     priority: int = 0,
     max_attempts: int | None = None,
+    concurrency_key: Annotated[
+        list[str] | None, typer.Option(help="A concurrency key; repeat for several.")
+    ] = None,
+    concurrency_limit: Annotated[
+        int | None, typer.Option(help="Jobs of each key in flight at once.")
+    ] = None,
+    on_conflict: Annotated[
+        str, typer.Option(help="With --dedupe-key: keep, replace_pending or debounce.")
+    ] = "keep",
+    debounce_s: Annotated[float | None, typer.Option(help="The debounce window.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a job for WORKSPACE running the task KIND."""
@@ -93,16 +106,33 @@ def enqueue_cmd(
             run_at=when,
             priority=priority,
             max_attempts=max_attempts,
+            concurrency_keys=concurrency_key,
+            concurrency_limit=concurrency_limit,
+            on_conflict=cast("OnConflict", on_conflict),  # enqueue refuses any other value
+            debounce_s=debounce_s,
         )
     except WorkspaceBacklogFull as exc:
         if as_json:
             emit_json({"error": str(exc), "retry_after_s": exc.retry_after_s})
         raise CliError(str(exc), EXIT_TEMPFAIL) from None
+    _print_enqueued(job, as_json)
+
+
+def _print_enqueued(job: Enqueued, as_json: bool) -> None:
     if as_json:
-        emit_json({"job_id": job.job_id, "created": job.created, "run_at": job.run_at.isoformat()})
-    else:
-        verb = "enqueued" if job.created else "already enqueued (same dedupe key)"
-        console.print(f"job {job.job_id} {verb} for {job.workspace_id}: {job.kind}")
+        emit_json(
+            {
+                "job_id": job.job_id,
+                "created": job.created,
+                "replaced": job.replaced,
+                "run_at": job.run_at.isoformat(),
+            }
+        )
+        return
+    verb = "enqueued" if job.created else "already enqueued (same dedupe key)"
+    if job.replaced:
+        verb = f"replaced (same dedupe key), runs at {job.run_at.isoformat()}"
+    console.print(f"job {job.job_id} {verb} for {job.workspace_id}: {job.kind}")
 
 
 @cli.command("status")

@@ -21,6 +21,7 @@ GUARDRAIL_STEP_DOWN = "GUARDRAIL_STEP_DOWN"  # capacity was stepped down by a gu
 RATE_LIMITED = "RATE_LIMITED"  # the workspace's start rate limit is reached
 LOST_CLAIM = "LOST_CLAIM"  # planned, but another claimer took the row first
 RECLAIMED = "RECLAIMED"  # held: the workspace is over its quota on borrowed slots
+KEY_LIMIT = "KEY_LIMIT"  # one of the job's concurrency keys has its limit of jobs in flight
 
 # Not a backpressure reason: claims above a workspace's quota while capacity idled.
 BORROWED = "BORROWED"
@@ -38,6 +39,7 @@ BACKPRESSURE = (
     RATE_LIMITED,
     LOST_CLAIM,
     RECLAIMED,
+    KEY_LIMIT,
 )
 
 # Where a workspace's quota came from.

@@ -8,16 +8,17 @@ then exists only if you commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from celery import Celery
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from fairbeat.store import new_jobs, selection
+from fairbeat.store import concurrency, new_jobs, selection
 from fairbeat.store.db import autocommit
 from fairbeat.store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
 from fairbeat.store.times import HIGHEST_TIME, LOWEST_TIME
@@ -25,10 +26,13 @@ from fairbeat.tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFul
 from fairbeat.tasks.kick import kick
 from fairbeat.tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
 from fairbeat.tasks.runtime import Runtime, runtime_of
-from fairbeat.tasks.settings import Settings
+from fairbeat.tasks.settings import CONCURRENCY_KEY_MAX, MAX_KEY_LIMIT, Settings
 
 MAX_PRIORITY = 1_000_000
 MAX_ATTEMPTS = 1000  # as FAIRBEAT_MAX_ATTEMPTS allows; the column is 32-bit
+MAX_DEBOUNCE_S = 7 * 86400
+OnConflict = Literal["keep", "replace_pending", "debounce"]
+ON_CONFLICT = ("keep", "replace_pending", "debounce")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Enqueued:
     workspace_id: str
     kind: str
     run_at: datetime
+    replaced: bool = False  # on_conflict replaced the pending job's payload and run_at
 
 
 def _check_workspace(workspace_id: Any) -> str:
@@ -126,6 +131,57 @@ def _check_options(dedupe_key: Any, priority: Any, max_attempts: Any) -> None:
         raise EnqueueError("max_attempts", f"must be an integer from 1 to {MAX_ATTEMPTS}")
 
 
+def _check_keys(key: Any, keys: Any, limit: Any, named: dict[str, int]) -> dict[str, int]:
+    """Key -> the limit the job is enqueued with (a named limit wins when claimed)."""
+    if keys is not None and (isinstance(keys, str) or not isinstance(keys, Sequence)):
+        raise EnqueueError("concurrency_keys", "must be a list of strings")
+    wanted = ([] if key is None else [key]) + list(keys or ())
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_KEY_LIMIT
+    ):
+        raise EnqueueError("concurrency_limit", f"must be an integer from 1 to {MAX_KEY_LIMIT}")
+    out: dict[str, int] = {}
+    for k in wanted:
+        if not isinstance(k, str) or not 1 <= len(k) <= CONCURRENCY_KEY_MAX or k == "global:":
+            raise EnqueueError(
+                "concurrency_key", f"must be a string of 1 to {CONCURRENCY_KEY_MAX} characters"
+            )
+        if not _storable_text(k):
+            raise EnqueueError("concurrency_key", "contains control characters or invalid unicode")
+        own = limit if limit is not None else named.get(k)
+        if own is None:
+            raise EnqueueError(
+                "concurrency_limit",
+                f"key {k!r} has no limit: pass concurrency_limit= or name it in"
+                " FAIRBEAT_CONCURRENCY_LIMITS",
+            )
+        out[k] = own
+    return out
+
+
+def _check_conflict(
+    on_conflict: Any, debounce_s: Any, dedupe_key: str | None, run_at: datetime | None
+) -> float | None:
+    """The debounce window in seconds, or None when the enqueue does not debounce."""
+    if on_conflict not in ON_CONFLICT:
+        raise EnqueueError("on_conflict", f"must be one of {', '.join(ON_CONFLICT)}")
+    if on_conflict != "keep" and dedupe_key is None:
+        raise EnqueueError("on_conflict", f"{on_conflict!r} needs a dedupe_key")
+    if on_conflict != "debounce":
+        if debounce_s is not None:
+            raise EnqueueError("debounce_s", "only applies with on_conflict='debounce'")
+        return None
+    if (
+        isinstance(debounce_s, bool)
+        or not isinstance(debounce_s, int | float)
+        or not 0 < debounce_s <= MAX_DEBOUNCE_S
+    ):
+        raise EnqueueError("debounce_s", f"must be a number of seconds in (0, {MAX_DEBOUNCE_S}]")
+    if run_at is not None:
+        raise EnqueueError("run_at", "a debounced job runs debounce_s after the last enqueue")
+    return float(debounce_s)
+
+
 def enqueue(
     workspace_id: str,
     kind: str,
@@ -135,13 +191,22 @@ def enqueue(
     run_at: datetime | None = None,
     priority: int = 0,
     max_attempts: int | None = None,
+    concurrency_key: str | None = None,
+    concurrency_keys: Sequence[str] | None = None,
+    concurrency_limit: int | None = None,
+    on_conflict: OnConflict = "keep",
+    debounce_s: float | None = None,
     session: Session | None = None,
     app: Celery | None = None,
 ) -> Enqueued:
     """Add a job for ``workspace_id``: a PENDING row the dispatcher will pick up.
 
     Higher ``priority`` runs first within its workspace. The same
-    ``dedupe_key`` in a workspace returns the existing job (``created=False``).
+    ``dedupe_key`` in a workspace returns the existing job (``created=False``);
+    ``on_conflict`` can instead replace a still-PENDING job's payload and
+    run_at, or debounce it (docs/concurrency.md). At most ``concurrency_limit``
+    jobs of each concurrency key are in flight at once; a key is the
+    workspace's own unless it starts with ``global:``.
     """
     if app is None:
         from fairbeat.tasks.application import default_app
@@ -151,6 +216,12 @@ def enqueue(
     now = rt.now()
     attempts = rt.settings.max_attempts if max_attempts is None else max_attempts
     _check_options(dedupe_key, priority, attempts)
+    window = _check_conflict(on_conflict, debounce_s, dedupe_key, run_at)
+    if window is not None:
+        run_at = now + timedelta(seconds=window)
+    keys = _check_keys(
+        concurrency_key, concurrency_keys, concurrency_limit, rt.settings.concurrency_limits
+    )
     checked_payload = _check_payload(payload, rt.settings.payload_max_bytes)
     new = new_jobs.NewJob(
         workspace_id=_check_workspace(workspace_id),
@@ -163,27 +234,50 @@ def enqueue(
         created_at=now,
     )
     if session is not None:
-        job_id, created = _insert(session.connection(), new, rt.settings)
-        if created and new.run_at <= now:
+        job_id, created, replaced = _insert(
+            session.connection(), new, rt.settings, keys, on_conflict
+        )
+        if (created or replaced) and new.run_at <= now:
             # Kick once the caller commits: before that no dispatcher can see the job.
             event.listen(session, "after_commit", lambda _s: kick(app, "enqueue"), once=True)
     else:
         # The pending limit is a soft bound; no statement here needs another's
-        # transaction, so each commits alone: two round trips, not four.
-        with autocommit(rt.engine) as conn:
-            job_id, created = _insert(conn, new, rt.settings)
-        if created and new.run_at <= now:
+        # transaction, so each commits alone: two round trips, not four. A job
+        # with keys is one transaction: a claim must never see it without them.
+        with rt.engine.begin() if keys else autocommit(rt.engine) as conn:
+            job_id, created, replaced = _insert(conn, new, rt.settings, keys, on_conflict)
+        if (created or replaced) and new.run_at <= now:
             kick(app, "enqueue")
-    return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at)
+    return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at, replaced)
 
 
-def _insert(conn: Connection, new: new_jobs.NewJob, settings: Settings) -> tuple[int, bool]:
-    """Insert, unless the dedupe key names a job already, or the workspace is full."""
+def _insert(
+    conn: Connection,
+    new: new_jobs.NewJob,
+    settings: Settings,
+    keys: dict[str, int],
+    on_conflict: str,
+) -> tuple[int, bool, bool]:
+    """Insert, unless the dedupe key names a job already, or the workspace is full:
+    (job id, created, replaced)."""
     if new.dedupe_key is not None:
         existing = new_jobs.find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key)
         if existing is not None:
-            return existing, False
+            return existing, False, _on_conflict(conn, existing, new, on_conflict)
     limit = settings.pending_limit
     if selection.pending_count(conn, new.workspace_id, limit) >= limit:
         raise WorkspaceBacklogFull(new.workspace_id, limit, settings.pending_retry_after_s)
-    return new_jobs.insert_job(conn, new)
+    job_id, created = new_jobs.insert_job(conn, new)
+    if not created:  # a concurrent enqueue of the same dedupe key won
+        return job_id, False, _on_conflict(conn, job_id, new, on_conflict)
+    if keys:  # a job without keys costs no extra statement
+        concurrency.add_keys(conn, job_id, new.workspace_id, keys)
+    return job_id, True, False
+
+
+def _on_conflict(conn: Connection, existing: int, new: new_jobs.NewJob, on_conflict: str) -> bool:
+    """keep: the existing job as it is. replace_pending and debounce: its payload
+    and run_at replaced while it is still PENDING; once claimed it is left alone."""
+    if on_conflict == "keep":
+        return False
+    return new_jobs.replace_pending(conn, existing, new.payload, new.run_at)

@@ -31,7 +31,7 @@ from fairbeat.scheduling.autoscale import held_by
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.fleet import FleetCap
 from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of
-from fairbeat.scheduling.reasons import FLEET_SLOTS, LOST_CLAIM
+from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
@@ -258,7 +258,15 @@ class Dispatcher:
         with self.rt.engine.begin() as conn:
             quarantine.sweep(conn, planned.now)  # dead-letter rows no claim could load
             run = (run_id, fence) if run_id is not None else None
-            claims = selection.claim_planned(conn, planned.now, plan.allocations, run)
+            key_held: dict[str, int] = {}
+            claims = selection.claim_planned(
+                conn,
+                planned.now,
+                plan.allocations,
+                run,
+                self.settings.concurrency_limits,
+                key_held,
+            )
         sent, released = fan_out(self.app, fair_order(claims, plan.order))
         claimed = Counter(claim.workspace_id for claim in claims)
         now_s = planned.now.timestamp()
@@ -274,7 +282,7 @@ class Dispatcher:
             "capacity"
         ):
             pool.apply_capacity(self.app, decision.capacity)
-        report = tick_report(planned, claimed, sent, released, redis_ok)
+        report = tick_report(planned, claimed, sent, released, redis_ok, sum(key_held.values()))
         log.info("dispatch tick", extra={"action": "dispatch.tick", **report.to_dict()})
         return report
 
@@ -324,13 +332,16 @@ def tick_report(
     sent: int,
     released: int,
     redis_ok: bool,
+    key_held: int = 0,
 ) -> TickReport:
     plan = planned.plan
     n_planned = sum(plan.allocations.values())
     n_claimed = sum(claimed.values())
     unclaimed = dict(plan.unclaimed)
-    if n_planned > n_claimed:
-        unclaimed[LOST_CLAIM] = n_planned - n_claimed
+    if key_held:
+        unclaimed[KEY_LIMIT] = key_held
+    if n_planned - key_held > n_claimed:
+        unclaimed[LOST_CLAIM] = n_planned - key_held - n_claimed
     top = max(claimed.items(), key=lambda item: (item[1], item[0]), default=(None, 0))
     decision = planned.capacity.decision
     return TickReport(
@@ -338,7 +349,7 @@ def tick_report(
         selected=planned.selected,
         planned=n_planned,
         claimed=n_claimed,
-        lost_claims=n_planned - n_claimed,
+        lost_claims=n_planned - key_held - n_claimed,
         sent=sent,
         released=released,
         unclaimed=unclaimed,

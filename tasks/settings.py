@@ -154,6 +154,8 @@ MAX_DURATION_S = 366 * 86400.0
 # within the calendar too.
 MAX_RETENTION_S = 100 * MAX_DURATION_S
 
+CONCURRENCY_KEY_MAX = 200  # as the job_concurrency_key column holds
+MAX_KEY_LIMIT = 100_000
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
@@ -267,6 +269,8 @@ class Settings(BaseSettings):
     gate_window_s: int = Field(DEFAULT_GATE_WINDOW_S, ge=60, le=3600)
     tier_rate_limits: dict[str, float] = Field(default_factory=dict)  # starts/s; none: no limit
     borrow_limit: int = Field(0, ge=0, le=10_000)  # 0: no borrowing
+    # Named concurrency-key limits, shared by every kind: key -> jobs in flight.
+    concurrency_limits: dict[str, int] = Field(default_factory=dict)
     schedule_interval_s: float = Field(DEFAULT_SCHEDULE_INTERVAL_S, gt=0, le=3600)
     schedule_grace_s: float = Field(DEFAULT_SCHEDULE_GRACE_S, ge=0, le=3600)
     # The missed policy of a schedule added without one.
@@ -389,6 +393,17 @@ class Settings(BaseSettings):
     def _tier_quotas(cls, value: dict[str, int]) -> dict[str, int]:
         if "default" not in value or any(q < 0 for q in value.values()):
             raise ValueError("needs a 'default' tier, and no negative quota")
+        return value
+
+    @field_validator("concurrency_limits")
+    @classmethod
+    def _concurrency_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, limit in value.items():
+            if not key or len(key) > CONCURRENCY_KEY_MAX or not 1 <= limit <= MAX_KEY_LIMIT:
+                raise ValueError(
+                    f"{key!r}: keys of 1 to {CONCURRENCY_KEY_MAX} characters,"
+                    f" limits from 1 to {MAX_KEY_LIMIT}"
+                )
         return value
 
     @field_validator("tier_weights")

@@ -108,3 +108,14 @@ def cancelled_midway(tag: str, fail: bool = False) -> None:
     _ledger().rpush(LEDGER_KEY, f"{tag}:cancelled={ctx.cancelled}:heartbeat={ctx.heartbeat()}")
     if fail:
         raise RuntimeError("failing after the cancel")
+
+
+INTERVALS_KEY = "fairbeat-test:intervals"
+
+
+@shared_task(name="test.interval")
+def interval(seconds: float, tag: str) -> None:
+    """Sleeps, recording when it ran: '<tag> <start> <end>' on the system-wide monotonic clock."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    _ledger().rpush(INTERVALS_KEY, f"{tag} {start} {time.monotonic()}")

@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 WORKSPACE_ID_MAX = 128
 KIND_MAX = 200
 DEDUPE_KEY_MAX = 200
+CONCURRENCY_KEY_MAX = 200
 CRON_MAX = 200
 TIMEZONE_MAX = 64
 TASK_ID_MAX = 200
@@ -310,6 +311,22 @@ class Schedule(Base):
     )
 
 
+class JobConcurrencyKey(Base):
+    """One row per concurrency key of a job: at most ``max_in_flight`` jobs of
+    one (scope, key) are CLAIMED or RUNNING at once. ``scope`` is the job's
+    workspace, or '' for a ``global:`` key shared by every workspace."""
+
+    __tablename__ = "job_concurrency_key"
+
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(CONCURRENCY_KEY_MAX), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(WORKSPACE_ID_MAX))
+    max_in_flight: Mapped[int]
+
+    # The in-flight count of one key, and which jobs hold it.
+    __table_args__ = (Index("ix_job_concurrency_key_scope_key", "scope", "key"),)
+
+
 # Typed handles on the tables for Core queries.
 job_table = cast(Table, Job.__table__)
 job_effect_table = cast(Table, JobEffect.__table__)
@@ -321,3 +338,4 @@ alert_table = cast(Table, Alert.__table__)
 gate_decision_table = cast(Table, GateDecision.__table__)
 operator_action_table = cast(Table, OperatorAction.__table__)
 schedule_table = cast(Table, Schedule.__table__)
+job_concurrency_key_table = cast(Table, JobConcurrencyKey.__table__)

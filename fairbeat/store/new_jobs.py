@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
@@ -59,3 +59,20 @@ def find_by_dedupe_key(conn: Connection, workspace_id: str, dedupe_key: str) -> 
         select(job.c.id).where(job.c.workspace_id == workspace_id, job.c.dedupe_key == dedupe_key)
     ).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+def replace_pending(
+    conn: Connection, job_id: int, payload: dict[str, Any], run_at: datetime
+) -> bool:
+    """Give a still-PENDING job a new payload and run_at; False once it was claimed.
+
+    The status condition makes it safe against a claim: on PostgreSQL an
+    UPDATE that waited on the claim's row lock re-reads the row and finds it
+    CLAIMED; on SQLite the two writes cannot overlap at all.
+    """
+    result = conn.execute(
+        update(job)
+        .where(job.c.id == job_id, job.c.status == JobStatus.PENDING.value)
+        .values(payload=payload, run_at=run_at)
+    )
+    return result.rowcount == 1

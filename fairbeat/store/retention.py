@@ -31,6 +31,7 @@ from fairbeat.store.models import (
     function_run_table,
     gate_decision_table,
     health_snapshot_table,
+    job_concurrency_key_table,
     job_table,
 )
 
@@ -115,7 +116,11 @@ def prune_batch(conn: Connection, name: str, before: datetime, limit: int) -> in
         .where(table.c.id.in_(select(oldest.c.id)), target.condition(before))
         .returning(table.c.id)
     )
-    return len(deleted.all())
+    ids = [int(i) for i in deleted.scalars()]
+    if table is job_table and ids:  # a pruned job's concurrency keys go with it
+        jck = job_concurrency_key_table
+        conn.execute(delete(jck).where(jck.c.job_id.in_(ids)))
+    return len(ids)
 
 
 def count_prunable(conn: Connection, name: str, before: datetime) -> int:

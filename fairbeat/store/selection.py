@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
 from fairbeat.scheduling.limits import check_limits
 from fairbeat.scheduling.quota import WorkspaceProfile as WorkspaceProfile
-from fairbeat.store import poison
+from fairbeat.store import concurrency, poison
 from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import job
@@ -72,6 +72,9 @@ _CLAIM_PLANNED_PG = text(
             SELECT j.id FROM job j
             WHERE j.status = 'PENDING' AND j.workspace_id = plan.ws AND j.run_at <= :now
               AND j.run_at >= :lowest AND j.fence < :max_fence
+              -- A keyed job committed after this claim chose the plain path
+              -- waits for the keyed claim (one primary-key probe per row).
+              AND NOT EXISTS (SELECT 1 FROM job_concurrency_key k WHERE k.job_id = j.id)
             ORDER BY j.priority DESC, j.run_at, j.id
             LIMIT plan.n
             FOR UPDATE SKIP LOCKED
@@ -153,15 +156,22 @@ def claim_planned(
     now: datetime,
     plan: Mapping[str, int],
     run: tuple[int, int] | None = None,
+    named_limits: Mapping[str, int] | None = None,
+    key_held: dict[str, int] | None = None,
 ) -> list[Claim]:
     """Claim ``plan[workspace]`` due jobs of each workspace, in the workspace's own order.
 
     With ``run`` (run id, fence), nothing is claimed once that dispatch run was
-    declared stale or a successor with a higher fence began.
+    declared stale or a successor with a higher fence began. Once any job has
+    carried a concurrency key, the claim keeps every key within its limit
+    (``concurrency.claim_keyed``); ``key_held`` gets the jobs left waiting on one.
     """
     wanted = {w: n for w, n in plan.items() if n > 0}
     if not wanted:
         return []
+    if concurrency.any_keys(conn):
+        claims = concurrency.claim_keyed(conn, now, wanted, run, named_limits or {}, key_held)
+        return sorted(claims, key=lambda c: c.order_key)
     run_id, fence = run if run else (None, 0)
     if is_postgres(conn):
         params = {

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from fairbeat.exporter import FairbeatCollector
 from fairbeat.store import job_queries
-from fairbeat.store.models import job_table, workspace_table
+from fairbeat.store.models import job_concurrency_key_table, job_table, workspace_table
 from fairbeat.tasks.api import Enqueued, enqueue
 from fairbeat.tasks.dispatch import BEAT, Dispatcher
 from fairbeat.tasks.errors import EnqueueError
@@ -48,7 +48,19 @@ from tests.conftest import REPO_ROOT, AppFactory
 
 T = TypeVar("T")
 
-FIELDS = ("workspace_id", "kind", "payload", "dedupe_key", "run_at", "priority", "max_attempts")
+FIELDS = (
+    "workspace_id",
+    "kind",
+    "payload",
+    "dedupe_key",
+    "run_at",
+    "priority",
+    "max_attempts",
+    "concurrency_key",
+    "concurrency_limit",
+    "on_conflict",
+    "debounce_s",
+)
 ROOT = f"{REPO_ROOT}{os.sep}"
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
@@ -185,6 +197,32 @@ WILD: dict[str, st.SearchStrategy[Any]] = {
         st.text(max_size=3),
         st.sampled_from([1, 5, 1000, 2**31, 2**63]),
     ),
+    "concurrency_key": st.one_of(
+        st.integers(),
+        st.text(max_size=10),
+        st.text(min_size=195, max_size=205),
+        SURROGATES,
+        st.sampled_from(["", "user:7", "global:", "global:provider-x", "a\x00b"]),
+    ),
+    "concurrency_limit": st.one_of(
+        st.integers(),
+        st.booleans(),
+        st.floats(),
+        st.text(max_size=3),
+        st.sampled_from([1, 100_000, 100_001, 2**63]),
+    ),
+    "on_conflict": st.one_of(
+        st.sampled_from(["keep", "replace_pending", "debounce", "merge", "", "KEEP"]),
+        st.integers(),
+        st.none(),
+    ),
+    "debounce_s": st.one_of(
+        st.floats(),
+        st.integers(),
+        st.booleans(),
+        st.text(max_size=3),
+        st.sampled_from([0, 0.001, 30, 7 * 86400, 7 * 86400 + 1]),
+    ),
 }
 
 
@@ -200,6 +238,10 @@ def enqueue_calls(draw: st.DrawFn) -> dict[str, Any]:
         "run_at": draw(st.none() | st.datetimes(timezones=OFFSETS, min_value=datetime(2000, 1, 1))),
         "priority": draw(st.integers(min_value=-5, max_value=5)),
         "max_attempts": draw(st.none() | st.integers(min_value=1, max_value=10)),
+        "concurrency_key": draw(st.none() | st.sampled_from(["user:7", "global:provider-x"])),
+        "concurrency_limit": draw(st.none() | st.integers(min_value=1, max_value=3)),
+        "on_conflict": "keep",
+        "debounce_s": None,
     }
     for name in draw(st.sets(st.sampled_from(FIELDS), max_size=2)):
         call[name] = draw(WILD[name])
@@ -277,6 +319,7 @@ def test_enqueue_either_enqueues_or_refuses_by_name_writing_nothing(
     # Each example on an empty table, so none depends on what an earlier one wrote.
     with engine.begin() as conn:
         conn.execute(job_table.delete())
+        conn.execute(job_concurrency_key_table.delete())
     enqueued_or_refused(app, engine, call)
 
 
