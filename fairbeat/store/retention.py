@@ -3,7 +3,7 @@
 Each batch is ``WITH oldest AS MATERIALIZED (SELECT id ... ORDER BY <indexed
 time> LIMIT n FOR UPDATE SKIP LOCKED) DELETE ... WHERE id IN (SELECT id FROM
 oldest) AND <the same condition>``: the select walks an index (migration
-0008_retention_indexes) and skips rows someone else holds (SQLite has no row
+0006_retention_indexes) and skips rows someone else holds (SQLite has no row
 locks; it serialises writers instead), and the condition is checked again on
 the rows being deleted, so a row that changed in between (a dead letter
 retried back to PENDING) is left alone. Which rows can ever match is fixed here:

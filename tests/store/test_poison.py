@@ -197,7 +197,7 @@ def test_the_checks_refuse_poison_at_the_door_on_postgresql(pg_engine: Engine) -
 
 def test_migration_0010_repairs_rows_written_before_it(pg_engine: Engine) -> None:
     engine = pg_engine
-    migrate.downgrade(engine, "0009_cancel")
+    migrate.downgrade(engine, "0007_cancel")
     try:
         poisoned = insert_job(engine, "acme", "-infinity")
         zero = insert_job(engine, "acme", "2026-01-01 00:00+00", max_attempts=0)

@@ -1,7 +1,7 @@
 """Cancel running jobs: the running attempt's Celery task id, and who cancelled.
 
-Revision ID: 0009_cancel
-Revises: 0008_retention_indexes
+Revision ID: 0007_cancel
+Revises: 0006_retention_indexes
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_cancel"
-down_revision = "0008_retention_indexes"
+revision = "0007_cancel"
+down_revision = "0006_retention_indexes"
 branch_labels = None
 depends_on = None
 

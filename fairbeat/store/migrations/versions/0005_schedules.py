@@ -1,6 +1,6 @@
 """Per-workspace schedules: recurring jobs created at run time.
 
-Revision ID: 0007_schedules
+Revision ID: 0005_schedules
 Revises: 0004
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_schedules"
+revision = "0005_schedules"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

@@ -12,8 +12,8 @@ validated and a later update of an old row can never fail on it.
 SQLite can only add a CHECK by rebuilding the table; there the loops'
 own isolation (store/poison.py, scheduling/limits.py) is the guard.
 
-Revision ID: 0010_row_checks
-Revises: 0009_cancel
+Revision ID: 0008_row_checks
+Revises: 0007_cancel
 Create Date: 2026-12-02
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_row_checks"
-down_revision = "0009_cancel"
+revision = "0008_row_checks"
+down_revision = "0007_cancel"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Retention: indexes that let each prune batch find the oldest finished rows without a scan.
 
-Revision ID: 0008_retention_indexes
-Revises: 0007_schedules
+Revision ID: 0006_retention_indexes
+Revises: 0005_schedules
 Create Date: 2026-12-02
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_retention_indexes"
-down_revision = "0007_schedules"
+revision = "0006_retention_indexes"
+down_revision = "0005_schedules"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Concurrency keys: at most N jobs of one key in flight, within or across workspaces.
 
-Revision ID: 0010_concurrency_keys
-Revises: 0010_row_checks
+Revision ID: 0009_concurrency_keys
+Revises: 0008_row_checks
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_concurrency_keys"
-down_revision = "0010_row_checks"
+revision = "0009_concurrency_keys"
+down_revision = "0008_row_checks"
 branch_labels = None
 depends_on = None
 
