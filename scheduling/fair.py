@@ -56,6 +56,9 @@ class WorkspaceDemand:
     ladder_fallback: bool = False
     rate_allowance: int | None = None  # starts its rate limit allows now; None: no limit
     misconfigured: bool = False  # its own limits are unusable (scheduling.limits): held
+    # Credit one job costs: 1 counts jobs; with the time model (scheduling/cost.py)
+    # the job's estimated run time over the costliest due workspace's, in (0, 1].
+    cost: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -136,15 +139,16 @@ def _run_rounds(
                 resume = None  # the resumed turn spends its remaining credit first
             else:
                 entry.deficit += quantum * max(MIN_WEIGHT, entry.demand.weight)
-            take = min(int(entry.deficit), entry.allowance - entry.taken, room)
+            cost = entry.demand.cost
+            take = min(int(entry.deficit / cost + 1e-9), entry.allowance - entry.taken, room)
             entry.taken += take
-            entry.deficit -= take
+            entry.deficit -= take * cost
             room -= take
             order.extend([workspace] * take)
             if take:
                 cut = FairState(cursor=workspace)
             if room == 0:
-                if entry.deficit >= 1 and entry.taken < entry.allowance:
+                if entry.deficit >= cost and entry.taken < entry.allowance:
                     cut = FairState(cursor=workspace, resume=True)
                 break
         active = [e for e in active if e.taken < e.allowance]
