@@ -4,6 +4,7 @@ fairbeat against plain Celery (the same handler sent with .delay to one
 queue), on the same Redis and worker settings:
 
     python -m bench.fairness --json
+    python -m bench.fairness --scenario cost --json   # fair by worker time (bench/fairness_cost.py)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import harness
+from bench import fairness_cost, harness
 from bench.metrics import latency_summary, makespan, ratio, slot_utilisation, windowed_jain
 from fairbeat.tasks.api import enqueue
 
@@ -89,14 +90,19 @@ def _render(data: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--scenario", choices=("burst", "cost"), default="burst")
+    parser.add_argument("--jobs-5ms", type=int, default=3000)
+    parser.add_argument("--jobs-20ms", type=int, default=800)
+    parser.add_argument("--jobs-80ms", type=int, default=500)
+    parser.add_argument("--measure-s", type=float, default=10.0, help="cost: after enqueueing")
     parser.add_argument("--hot", type=int, default=3000)
     parser.add_argument("--small-workspaces", type=int, default=20)
     parser.add_argument("--small-jobs", type=int, default=3)
     parser.add_argument("--job-ms", type=float, default=10.0)
     args = parser.parse_args()
     with harness.redis_databases():
-        data = run(args)
-    harness.emit(data, args.json, _render)
+        data = fairness_cost.run(args) if args.scenario == "cost" else run(args)
+    harness.emit(data, args.json, print if args.scenario == "cost" else _render)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def settle(
 
     ``charged_s`` is each workspace's sum of its claimed jobs' own estimates
     (per kind). Only workspaces whose credit carries are corrected; the
-    correction is bounded by one unit either way, as the plan bounds credit.
+    correction never adds credit (a job cheaper than planned is not refunded
+    beyond what carried) and leaves a debt of at most one unit.
     """
     if plan.reason_code == COST_BY_COUNT:
         return state
@@ -96,5 +97,7 @@ def settle(
             continue
         planned = n * plan.costs[workspace]
         actual = charged_s[workspace] / plan.scale_s
-        deficits[workspace] = max(-1.0, min(1.0, credit + planned - actual))
+        # Never more credit than it carried (the plan bounded that), and a debt
+        # of at most one job of the costliest workspace.
+        deficits[workspace] = max(-1.0, min(credit, credit + planned - actual))
     return FairState(deficits=deficits, cursor=state.cursor, resume=state.resume)

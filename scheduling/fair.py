@@ -148,7 +148,9 @@ def _run_rounds(
             if take:
                 cut = FairState(cursor=workspace)
             if room == 0:
-                if entry.deficit >= cost and entry.taken < entry.allowance:
+                # More is due: resume the turn even if its allowance ran out at the
+                # same moment, or a cheap, heavy workspace loses its credit each tick.
+                if entry.deficit >= cost and entry.taken < entry.demand.due:
                     cut = FairState(cursor=workspace, resume=True)
                 break
         active = [e for e in active if e.taken < e.allowance]

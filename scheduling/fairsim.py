@@ -24,7 +24,7 @@ class CostScenario:
     weights: Mapping[str, float] | None = None  # tier weights; None: all 1
     slots: int = 4
     quota: int = 4  # per workspace
-    tick_s: float = 0.01
+    tick_s: float = 0.005  # a divisor of the job times keeps slots busy between ticks
     duration_s: float = 30.0
     window_s: float = 1.0
     default_s: float = 0.05

@@ -39,6 +39,7 @@ class TickReport:
     top_workspace_share: float = 0.0
     ladder_available: bool = True
     borrowed: Mapping[str, int] = field(default_factory=dict)
+    cost_reason: str = ""  # how job costs were set: COST_BY_COUNT, COST_ESTIMATED, ...
     duration_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from celery import Celery, Task, shared_task
 from redis import RedisError
 
 from fairbeat.scheduling.autoscale import held_by
+from fairbeat.scheduling.cost import CostPlan
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.fleet import FleetCap
 from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of
@@ -35,7 +36,7 @@ from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
-from fairbeat.tasks import capacity, ledger, limits, pool, quarantine, quotas
+from fairbeat.tasks import capacity, fairness, ledger, limits, pool, quarantine, quotas
 from fairbeat.tasks.capacity import CapacityReading
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -97,6 +98,7 @@ class PlannedTick:
     fleet: FleetCap
     rate_limits: Mapping[str, float]
     rate_tats: Mapping[str, float] | None  # None: Redis could not say
+    costs: CostPlan | None = None  # what one job of each workspace cost the plan
 
 
 class Dispatcher:
@@ -231,6 +233,8 @@ class Dispatcher:
         tats = capacity.rate_tats(self.rt, limits) if redis_ok else None
         rates = capacity.rate_allowances(limits, tats, now.timestamp())
         demands, ladder_ok = self._demands(due, in_flight, profiles, rates, redis_ok)
+        costs = fairness.costs(self.rt, sorted(due), redis_ok)
+        demands = fairness.with_costs(demands, costs)
         bound = min(reading.decision.capacity, fleet.capacity)
         fleet_binds = fleet.capacity < reading.decision.capacity
         plan = plan_fair(
@@ -246,7 +250,7 @@ class Dispatcher:
             else held_by(reading.decision, reading.state),
         )
         return PlannedTick(
-            now, started, sum(due.values()), plan, ladder_ok, reading, fleet, limits, tats
+            now, started, sum(due.values()), plan, ladder_ok, reading, fleet, limits, tats, costs
         )
 
     def commit(
@@ -272,7 +276,10 @@ class Dispatcher:
         now_s = planned.now.timestamp()
         planned_n = sum(plan.allocations.values())
         if redis_ok:  # both writes are fenced by the lease in Redis itself
-            self._save_fair_state(fence, plan.state)
+            state = plan.state
+            if planned.costs is not None:
+                state = fairness.settled(self.rt, state, planned.costs, claims)
+            self._save_fair_state(fence, state)
             capacity.save(
                 self.rt, planned.capacity, now_s, planned_n, planned_n - len(claims), fence
             )
@@ -366,6 +373,7 @@ def tick_report(
         top_workspace_share=round(top[1] / n_claimed, 4) if n_claimed else 0.0,
         ladder_available=planned.ladder_ok,
         borrowed=dict(plan.borrowed),
+        cost_reason=planned.costs.reason_code if planned.costs else "",
         duration_s=round(time.monotonic() - planned.started, 4),
     )
 

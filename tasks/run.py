@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -13,6 +14,7 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from redis import RedisError
 from sqlalchemy.exc import OperationalError
 
 from fairbeat.scheduling.retry import decide_retry
@@ -118,10 +120,14 @@ def _execute(
         runtime=rt,
         deadline=time.monotonic() + limit.hard_s,
     )
+    began = time.monotonic()
     try:
         handler = resolve_handler(app, started.kind, started.payload)
         with bound(ctx), keep_alive(rt, job_id, fence, ctx.deadline):
-            handler(**started.payload)
+            try:
+                handler(**started.payload)
+            finally:
+                _record_run_time(rt, ctx, time.monotonic() - began)
     except SoftTimeLimitExceeded as exc:
         return _after_failure(rt, ctx, exc, task_id, limits.limit_error(limit.soft_s, soft=True))
     except PastTimeLimit as exc:
@@ -133,6 +139,16 @@ def _execute(
     if not done and _cancelled(rt, ctx, task_id):
         return _logged(ctx, DROPPED_CANCELLED)
     return _logged(ctx, SUCCEEDED if done else FINISH_REFUSED)
+
+
+def _record_run_time(rt: Runtime, ctx: JobContext, seconds: float) -> None:
+    """Feed fairness by worker time: the time this attempt held its slot."""
+    settings = rt.settings
+    if settings.fairness != "time":
+        return
+    # An estimate that missed one sample is still an estimate: the next finish updates it.
+    with contextlib.suppress(RedisError):
+        rt.live.record_run_time(ctx.workspace_id, ctx.kind, seconds, settings.fairness_ewma_alpha)
 
 
 def _after_failure(

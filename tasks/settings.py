@@ -271,6 +271,10 @@ class Settings(BaseSettings):
     borrow_limit: int = Field(0, ge=0, le=10_000)  # 0: no borrowing
     # Named concurrency-key limits, shared by every kind: key -> jobs in flight.
     concurrency_limits: dict[str, int] = Field(default_factory=dict)
+    # count: equal shares of job starts; time: of worker seconds (scheduling/cost.py).
+    fairness: Literal["count", "time"] = "count"
+    fairness_default_run_s: float = Field(1.0, gt=0, le=86_400)  # a kind never seen finish
+    fairness_ewma_alpha: float = Field(0.2, gt=0, le=1)
     schedule_interval_s: float = Field(DEFAULT_SCHEDULE_INTERVAL_S, gt=0, le=3600)
     schedule_grace_s: float = Field(DEFAULT_SCHEDULE_GRACE_S, ge=0, le=3600)
     # The missed policy of a schedule added without one.

@@ -96,3 +96,14 @@ class Keys:
     @property
     def dispatch_backoff(self) -> str:
         return self._k("dispatch", "backoff")
+
+    # Run-time estimates for fairness by worker time (an EWMA per workspace and
+    # per workspace and kind; safe to lose: unknown kinds cost the default).
+    @property
+    def run_time(self) -> str:
+        return self._k("drr", "run_time")
+
+    @staticmethod
+    def run_time_field(workspace_id: str, kind: str | None = None) -> str:
+        # A unit separator cannot appear in a workspace id or kind we accept.
+        return workspace_id if kind is None else f"{workspace_id}\x1f{kind}"

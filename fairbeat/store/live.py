@@ -31,6 +31,7 @@ class LiveState:
         self._renew = client.register_script(lua.RENEW_LEASE)
         self._release = client.register_script(lua.RELEASE_LEASE)
         self._save_fair = client.register_script(lua.SAVE_FAIR_STATE)
+        self._run_time = client.register_script(lua.UPDATE_RUN_TIME)
 
     # Dispatch lease ---------------------------------------------------------
 
@@ -94,6 +95,31 @@ class LiveState:
         cursor = json.dumps({"cursor": state.cursor, "resume": state.resume})
         keys = [self.keys.dispatch_lock, self.keys.drr_deficits, self.keys.drr_cursor]
         return bool(self._save_fair(keys=keys, args=[fence, cursor, *pairs]))
+
+    # Run-time estimates (fairness by worker time) -----------------------------
+
+    def record_run_time(self, workspace_id: str, kind: str, seconds: float, alpha: float) -> None:
+        """Fold one finished job's run time into its workspace's and kind's estimates."""
+        fields = [
+            self.keys.run_time_field(workspace_id),
+            self.keys.run_time_field(workspace_id, kind),
+        ]
+        self._run_time(keys=[self.keys.run_time], args=[alpha, max(0.0, seconds), *fields])
+
+    def run_time_estimates(
+        self, workspace_ids: Iterable[str], pairs: Iterable[tuple[str, str]] = ()
+    ) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+        """(per workspace, per (workspace, kind)) estimates in seconds, for those that have one."""
+        ids, kinds = list(workspace_ids), list(pairs)
+        fields = [self.keys.run_time_field(w) for w in ids]
+        fields += [self.keys.run_time_field(w, k) for w, k in kinds]
+        if not fields:
+            return {}, {}
+        raw = self.client.hmget(self.keys.run_time, fields)
+        head, tail = raw[: len(ids)], raw[len(ids) :]
+        by_ws = {w: float(v) for w, v in zip(ids, head, strict=True) if v is not None}
+        by_kind = {p: float(v) for p, v in zip(kinds, tail, strict=True) if v is not None}
+        return by_ws, by_kind
 
     # Quotas -----------------------------------------------------------------
 

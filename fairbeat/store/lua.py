@@ -80,3 +80,17 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
+
+# KEYS[1] run-time estimates hash; ARGV[1] alpha, ARGV[2] seconds one finished
+# job took, ARGV[3..] the fields it updates (its workspace, and workspace+kind).
+# Atomic, so two workers finishing at once both count. Returns 1.
+UPDATE_RUN_TIME = """
+local sample = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))
+  local new = sample
+  if old then new = old + tonumber(ARGV[1]) * (sample - old) end
+  redis.call('HSET', KEYS[1], ARGV[i], tostring(new))
+end
+return 1
+"""
