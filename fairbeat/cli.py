@@ -288,10 +288,21 @@ def simulate_cmd(
     minutes: Annotated[int, typer.Option(min=15, help="Simulated minutes.")] = 120,
     seed: Annotated[int, typer.Option(help="Same seed, same result.")] = 7,
     plot: Annotated[str | None, typer.Option(help="Write a PNG of the run here.")] = None,
+    fairness: Annotated[
+        bool,
+        typer.Option(
+            "--fairness",
+            help="Compare fairness by count and by time: 3 backlogged workspaces, 5/20/80 ms jobs.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Drive the real scheduling policies over a synthetic workload (deterministic)."""
     from fairbeat.scheduling.simulation import Scenario, simulate
+
+    if fairness:
+        _simulate_fairness(plot, as_json)
+        return
 
     result = simulate(Scenario(minutes=minutes, seed=seed))
     if plot:
@@ -303,6 +314,27 @@ def simulate_cmd(
         emit_json(data)
         return
     show(data["summary"], f"simulation: {minutes} min, seed {seed}")
+    if plot:
+        console.print(f"plot written to {plot}")
+
+
+def _simulate_fairness(plot: str | None, as_json: bool) -> None:
+    from fairbeat.scheduling.fairsim import CostScenario, compare
+
+    scenario = CostScenario({"ws-05ms": 0.005, "ws-20ms": 0.02, "ws-80ms": 0.08})
+    results = compare(scenario)
+    data = {
+        mode: {"time_jain": r.time_jain, "count_jain": r.count_jain, "worker_s": r.worker_s}
+        for mode, r in results.items()
+    }
+    if plot:
+        from fairbeat.fairness_plot import plot_fairness
+
+        plot_fairness(scenario, results, plot)
+    if as_json:
+        _emit(data)
+        return
+    console.print(data)
     if plot:
         console.print(f"plot written to {plot}")
 
