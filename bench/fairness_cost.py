@@ -32,7 +32,7 @@ def time_jain(events: Sequence[dict[str, float]], window_s: float = WINDOW_S) ->
     """Mean over windows (with 2+ backlogged workspaces) of Jain's index of worker seconds."""
     if not events:
         return None
-    a = min(float(e["enq"]) for e in events)
+    a = min(float(e["start"]) for e in events)  # the backlog was in before the first start
     end = max(float(e["end"]) for e in events)
     scores = []
     while a + window_s <= end:
