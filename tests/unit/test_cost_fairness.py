@@ -137,3 +137,18 @@ def test_the_cost_scenario_time_model_beats_count() -> None:
     assert both["time"].time_jain >= 0.95
     assert both["count"].time_jain < 0.7  # count gives the 80 ms workspace 16x the 5 ms one's
     assert both["count"].count_jain >= 0.95
+
+
+def test_fairbeat_simulate_fairness_shows_both_policies(tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from fairbeat.cli import cli
+
+    png = tmp_path / "fair.png"
+    result = CliRunner().invoke(cli, ["simulate", "--fairness", "--json", "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["time"]["time_jain"] >= 0.95 > data["count"]["time_jain"]
+    assert png.stat().st_size > 0
