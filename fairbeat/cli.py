@@ -332,7 +332,7 @@ def _simulate_fairness(plot: str | None, as_json: bool) -> None:
 
         plot_fairness(scenario, results, plot)
     if as_json:
-        _emit(data)
+        emit_json(data)
         return
     console.print(data)
     if plot:
