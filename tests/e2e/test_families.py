@@ -81,7 +81,13 @@ def test_cancelling_a_parent_cancels_its_dependents_by_the_setting(live: Fleet) 
         "acme", "test.send", {"tag": "never-3"}, after=[parent.job_id], app=live.client
     )
     cancelled = live.run_cli(
-        "jobs", "cancel", str(parent.job_id), "--json", dependency_failure="cancel"
+        "jobs",
+        "cancel",
+        str(parent.job_id),
+        "--why",
+        "not needed",
+        "--json",
+        dependency_failure="cancel",
     )
     assert cancelled.returncode == 0, cancelled.stderr
     assert json.loads(cancelled.stdout)["cancelled"] == [parent.job_id]
