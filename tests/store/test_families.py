@@ -244,3 +244,11 @@ def test_the_cli_shows_as_many_jobs_as_the_store_returns() -> None:
     from fairbeat import family_cli
 
     assert family_cli.FAMILY_LIMIT == families.FAMILY_LIMIT
+
+
+def test_the_status_report_lists_every_status() -> None:
+    from fairbeat import cli_status
+    from fairbeat.store import overview
+
+    assert (*cli_status.LIVE, *cli_status.FINISHED) == overview.STATUSES
+    assert set(overview.STATUSES) == {s.value for s in JobStatus}
