@@ -17,10 +17,12 @@ from fairbeat.cli_support import (
     refuse_unknown,
     runtime,
 )
+from fairbeat.family_cli import jobs_tree
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
-jobs_cli = typer.Typer(no_args_is_help=True, help="List, retry and cancel jobs.")
+jobs_cli = typer.Typer(no_args_is_help=True, help="List, retry and cancel jobs; show a family.")
+jobs_cli.command("tree")(jobs_tree)
 workspace_cli = typer.Typer(no_args_is_help=True, help="Pause, resume and tune a workspace.")
 
 
@@ -97,7 +99,7 @@ def jobs_cancel(
     ] = None,
     status: Annotated[
         str, typer.Option(help="With --workspace: the statuses to cancel, comma-separated.")
-    ] = "pending,claimed,running",
+    ] = "waiting,pending,claimed,running",
     who: Annotated[str | None, typer.Option("--who", help="Who (default: user@host).")] = None,
     as_json: JsonFlag = False,
 ) -> None:

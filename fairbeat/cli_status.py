@@ -9,7 +9,7 @@ from rich.table import Table
 
 from fairbeat.cli_output import cell, console
 
-LIVE = ("PENDING", "CLAIMED", "RUNNING")
+LIVE = ("WAITING", "PENDING", "CLAIMED", "RUNNING")  # as fairbeat.store.overview.LIVE
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 HEALTH_ROWS = (
     "due_pending",

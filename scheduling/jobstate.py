@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
+    # Waiting for the jobs it was enqueued ``after``; never selected for dispatch.
+    WAITING = "WAITING"
     PENDING = "PENDING"
     CLAIMED = "CLAIMED"
     RUNNING = "RUNNING"
@@ -19,7 +21,10 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 
 # RUNNING -> PENDING is a retry with backoff or a recovery; CLAIMED -> PENDING
 # gives back a claim whose message could not be sent or was never started.
+# WAITING -> PENDING when the last job it waits for succeeds; -> FAILED or
+# CANCELLED (FAIRBEAT_DEPENDENCY_FAILURE) when one of them fails or is cancelled.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.WAITING: frozenset({JobStatus.PENDING, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.PENDING: frozenset({JobStatus.CLAIMED, JobStatus.CANCELLED}),
     JobStatus.CLAIMED: frozenset({JobStatus.RUNNING, JobStatus.PENDING, JobStatus.CANCELLED}),
     JobStatus.RUNNING: frozenset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from fairbeat.store.db import autocommit
 from fairbeat.store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
 from fairbeat.store.times import HIGHEST_TIME, LOWEST_TIME
 from fairbeat.tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
+from fairbeat.tasks.families import after_ids, start_waiting, wait_for
 from fairbeat.tasks.kick import kick
 from fairbeat.tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -196,6 +197,7 @@ def enqueue(
     concurrency_limit: int | None = None,
     on_conflict: OnConflict = "keep",
     debounce_s: float | None = None,
+    after: list[int] | None = None,
     session: Session | None = None,
     app: Celery | None = None,
 ) -> Enqueued:
@@ -206,7 +208,9 @@ def enqueue(
     ``on_conflict`` can instead replace a still-PENDING job's payload and
     run_at, or debounce it (docs/concurrency.md). At most ``concurrency_limit``
     jobs of each concurrency key are in flight at once; a key is the
-    workspace's own unless it starts with ``global:``.
+    workspace's own unless it starts with ``global:``. ``after`` names jobs of
+    the same workspace it runs after: it waits (WAITING) until each SUCCEEDED;
+    one already FAILED or CANCELLED is refused (EnqueueError on ``after``).
     """
     if app is None:
         from fairbeat.tasks.application import default_app
@@ -222,31 +226,64 @@ def enqueue(
     keys = _check_keys(
         concurrency_key, concurrency_keys, concurrency_limit, rt.settings.concurrency_limits
     )
+    new = prepare(app, workspace_id, kind, payload, dedupe_key, run_at, priority, attempts)
+    return insert(app, new, after_ids(after), keys, on_conflict, session)
+
+
+def prepare(
+    app: Celery,
+    workspace_id: Any,
+    kind: Any,
+    payload: Any,
+    dedupe_key: str | None,
+    run_at: Any,
+    priority: int,
+    attempts: int,
+    parent_id: int | None = None,
+) -> new_jobs.NewJob:
+    """The job as it would be inserted, every check done that needs no database."""
+    rt: Runtime = runtime_of(app)
+    _check_options(dedupe_key, priority, attempts)
     checked_payload = _check_payload(payload, rt.settings.payload_max_bytes)
-    new = new_jobs.NewJob(
+    return new_jobs.NewJob(
         workspace_id=_check_workspace(workspace_id),
         kind=_check_kind(app, kind, checked_payload),
         payload=checked_payload,
-        run_at=_check_run_at(run_at, now),
+        run_at=_check_run_at(run_at, rt.now()),
         priority=priority,
         max_attempts=attempts,
         dedupe_key=dedupe_key,
-        created_at=now,
+        created_at=rt.now(),
+        parent_id=parent_id,
     )
+
+
+def insert(
+    app: Celery,
+    new: new_jobs.NewJob,
+    after: tuple[int, ...] = (),
+    keys: dict[str, int] | None = None,
+    on_conflict: str = "keep",
+    session: Session | None = None,
+) -> Enqueued:
+    """Insert a prepared job (its own transaction, or ``session``'s); kick the dispatcher."""
+    rt: Runtime = runtime_of(app)
+    keys = keys or {}
     if session is not None:
         job_id, created, replaced = _insert(
-            session.connection(), new, rt.settings, keys, on_conflict
+            session.connection(), new, rt.settings, keys, on_conflict, after
         )
-        if (created or replaced) and new.run_at <= now:
+        if (created or replaced) and new.run_at <= new.created_at:
             # Kick once the caller commits: before that no dispatcher can see the job.
             event.listen(session, "after_commit", lambda _s: kick(app, "enqueue"), once=True)
     else:
         # The pending limit is a soft bound; no statement here needs another's
         # transaction, so each commits alone: two round trips, not four. A job
-        # with keys is one transaction: a claim must never see it without them.
-        with rt.engine.begin() if keys else autocommit(rt.engine) as conn:
-            job_id, created, replaced = _insert(conn, new, rt.settings, keys, on_conflict)
-        if (created or replaced) and new.run_at <= now:
+        # with keys is one transaction: a claim must never see it without them;
+        # so is one with ``after``: its parents are read and its rows written together.
+        with rt.engine.begin() if keys or after else autocommit(rt.engine) as conn:
+            job_id, created, replaced = _insert(conn, new, rt.settings, keys, on_conflict, after)
+        if (created or replaced) and new.run_at <= new.created_at:
             kick(app, "enqueue")
     return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at, replaced)
 
@@ -257,19 +294,28 @@ def _insert(
     settings: Settings,
     keys: dict[str, int],
     on_conflict: str,
+    after: tuple[int, ...] = (),
+    strict: bool = True,
 ) -> tuple[int, bool, bool]:
     """Insert, unless the dedupe key names a job already, or the workspace is full:
-    (job id, created, replaced)."""
+    (job id, created, replaced). ``strict`` False: a child created with its
+    parent's success (checked when the handler enqueued it), see
+    :func:`insert_child`."""
     if new.dedupe_key is not None:
         existing = new_jobs.find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key)
         if existing is not None:
             return existing, False, _on_conflict(conn, existing, new, on_conflict)
     limit = settings.pending_limit
-    if selection.pending_count(conn, new.workspace_id, limit) >= limit:
+    if strict and selection.pending_count(conn, new.workspace_id, limit) >= limit:
         raise WorkspaceBacklogFull(new.workspace_id, limit, settings.pending_retry_after_s)
+    wait = wait_for(conn, new.workspace_id, after, strict) if after else None
+    if wait is not None:
+        new = replace(new, status=wait.status, waiting_on=wait.waiting_on)
     job_id, created = new_jobs.insert_job(conn, new)
     if not created:  # a concurrent enqueue of the same dedupe key won
         return job_id, False, _on_conflict(conn, job_id, new, on_conflict)
+    if wait is not None:
+        start_waiting(conn, job_id, after, wait, settings.dependency_failure, new.created_at)
     if keys:  # a job without keys costs no extra statement
         concurrency.add_keys(conn, job_id, new.workspace_id, keys)
     return job_id, True, False
@@ -281,3 +327,12 @@ def _on_conflict(conn: Connection, existing: int, new: new_jobs.NewJob, on_confl
     if on_conflict == "keep":
         return False
     return new_jobs.replace_pending(conn, existing, new.payload, new.run_at)
+
+
+def insert_child(
+    conn: Connection, new: new_jobs.NewJob, settings: Settings, after: tuple[int, ...]
+) -> None:
+    """Insert a child in its parent's success transaction: its checks and the
+    pending limit ran when the handler enqueued it; an ``after`` job since
+    FAILED or CANCELLED ends it at once (FAIRBEAT_DEPENDENCY_FAILURE)."""
+    _insert(conn, new, settings, {}, "keep", after, strict=False)

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from celery import Celery
 from sqlalchemy.engine import Connection
 
+from fairbeat.scheduling.dependencies import DependencyPolicy
 from fairbeat.store import job_queries, operator
 from fairbeat.store.db import autocommit
 from fairbeat.store.models import OPERATOR_MAX
 from fairbeat.tasks.kick import kick
-from fairbeat.tasks.runtime import runtime_of
+from fairbeat.tasks.runtime import Runtime, runtime_of
 
 log = logging.getLogger("fairbeat.cancel")
 
@@ -90,7 +91,7 @@ def cancel(
     who: str | None = None,
     app: Celery | None = None,
 ) -> Cancelled:
-    """Cancel jobs that have not finished: PENDING, CLAIMED and RUNNING ones.
+    """Cancel jobs that have not finished: WAITING, PENDING, CLAIMED and RUNNING ones.
 
     ``who`` defaults to user@host. An id that names no job refuses the whole
     call (``CancelError`` naming the ids) before anything is written.
@@ -105,7 +106,7 @@ def cancel(
         if unknown:
             shown = ", ".join(map(str, unknown[:20])) + (", ..." if len(unknown) > 20 else "")
             raise CancelError("job_ids", f"no job with id {shown}; nothing was cancelled")
-        done = job_queries.cancel(conn, ids, now, who=who, why=why)
+        done = job_queries.cancel(conn, ids, now, who=who, why=why, policy=_policy(rt))
         _audit(conn, now, who, why, done, target=None)
     _freed(app, done)
     return Cancelled(cancelled=done, not_cancelled=sorted(set(ids) - set(done)))
@@ -138,11 +139,15 @@ def cancel_workspace(
             batch = job_queries.workspace_batch(conn, workspace_id, wanted, through, BATCH)
             if not batch:
                 break
-            done += job_queries.cancel(conn, batch, now, who=who, why=why)
+            done += job_queries.cancel(conn, batch, now, who=who, why=why, policy=_policy(rt))
     with rt.engine.begin() as conn:
         _audit(conn, rt.now(), who, why, done, target=workspace_id)
     _freed(app, done)
     return done
+
+
+def _policy(rt: Runtime) -> DependencyPolicy:
+    return rt.settings.dependency_failure
 
 
 def _audit(

@@ -6,17 +6,22 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
 from fairbeat.store import effects, transitions
 from fairbeat.store.db import autocommit
+from fairbeat.store.new_jobs import NewJob
 from fairbeat.tasks.errors import LeaseLost
 from fairbeat.tasks.heartbeat import within_limit
 from fairbeat.tasks.limits import PastTimeLimit
 from fairbeat.tasks.runtime import Runtime
+
+if TYPE_CHECKING:
+    from fairbeat.tasks.api import Enqueued
 
 T = TypeVar("T")
 
@@ -35,6 +40,54 @@ class JobContext:
     fence: int
     runtime: Runtime
     deadline: float | None = None  # monotonic: the end of this attempt's hard time limit
+    app: Any = None  # the Celery app running the job; children are checked against it
+    # Children to create with this attempt's success (enqueue without immediately).
+    children: list[Child] = field(default_factory=list)
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str | None = None,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        after: list[int] | None = None,
+        immediately: bool = False,
+    ) -> Enqueued | None:
+        """Enqueue a child job: in this job's workspace, ``parent_id`` this job,
+        checked as ``enqueue`` checks (the same errors, now) and under the
+        same pending limit, quota and fairness.
+
+        By default the child is created only if this attempt succeeds, in the
+        same transaction as its SUCCEEDED, so a failed or retried attempt
+        creates none; returns None (no id exists yet). ``immediately=True``
+        creates it now and returns it: then a retried attempt enqueues it
+        again unless ``dedupe_key`` names it.
+        """
+        from fairbeat.tasks import api  # api imports the run module, which imports this one
+        from fairbeat.tasks.families import check_after, check_room
+
+        settings = self.runtime.settings
+        attempts = settings.max_attempts if max_attempts is None else max_attempts
+        new = api.prepare(
+            self.app,
+            self.workspace_id,
+            kind,
+            payload,
+            dedupe_key,
+            run_at,
+            priority,
+            attempts,
+            parent_id=self.job_id,
+        )
+        ids = check_after(self.app, self.workspace_id, after)
+        if immediately:
+            return api.insert(self.app, new, ids)
+        check_room(self.app, self.workspace_id, buffered=len(self.children))
+        self.children.append(Child(new, ids))
+        return None
 
     def heartbeat(self) -> bool:
         """Extend this run's lock; False when the job was taken away, or is past
@@ -112,6 +165,14 @@ class JobContext:
             reason=reason,
             now=self.runtime.now(),
         )
+
+
+@dataclass(frozen=True)
+class Child:
+    """A child job checked at ``enqueue`` and created with the attempt's success."""
+
+    new: NewJob
+    after: tuple[int, ...]
 
 
 def job_context() -> JobContext:

@@ -29,8 +29,7 @@ from fairbeat.scheduling.alerts import (
 )
 from fairbeat.scheduling.recovery import REQUEUED_UNDELIVERED, recover_running
 from fairbeat.scheduling.retention import TABLES, cutoffs
-from fairbeat.store import alerts, health, recovery, retention, runs
-from fairbeat.store.db import autocommit
+from fairbeat.store import alerts, families, health, recovery, retention, runs
 from fairbeat.tasks import cancellation, ledger, limits, quarantine
 from fairbeat.tasks.alerting import sink_for
 from fairbeat.tasks.health import snapshot
@@ -55,8 +54,12 @@ def recover_jobs(rt: Runtime, now: datetime, app: Celery | None = None) -> dict[
         limit_s = limits.ran_to_its_limit(app, job) if app is not None else None
         if limit_s is not None:
             error = limits.recovered_error(limit_s, decision.reason_code)
-        with autocommit(rt.engine) as conn:
+        with rt.engine.begin() as conn:  # a FAILED job ends its dependents with it
             moved = recovery.recover(conn, job, decision.to_status, silent_before, now, error)
+            if moved:
+                families.settle(
+                    conn, job.job_id, decision.to_status, settings.dependency_failure, now
+                )
         if moved:
             counts[decision.reason_code] = counts.get(decision.reason_code, 0) + 1
             log.warning(

@@ -9,16 +9,19 @@ import os
 import socket
 import time
 import traceback
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from redis import RedisError
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.scheduling.retry import decide_retry
-from fairbeat.store import job_queries, transitions
+from fairbeat.store import families, job_queries, transitions
 from fairbeat.store.db import autocommit, retry_on_disconnect
 from fairbeat.tasks import limits
 from fairbeat.tasks.context import JobContext, bound
@@ -119,6 +122,7 @@ def _execute(
         fence=fence,
         runtime=rt,
         deadline=time.monotonic() + limit.hard_s,
+        app=app,
     )
     began = time.monotonic()
     try:
@@ -135,7 +139,14 @@ def _execute(
     except Exception as exc:
         return _after_failure(rt, ctx, exc, task_id)
     finished = rt.now()
-    done = retry_on_disconnect(rt.engine, lambda c: transitions.succeed(c, job_id, fence, finished))
+    if ctx.children:
+        done = retry_on_disconnect(
+            rt.engine, lambda c: _succeed(c, ctx, finished), transaction=True
+        )
+    else:
+        done = retry_on_disconnect(
+            rt.engine, lambda c: families.succeed(c, job_id, fence, finished)
+        )
     if not done and _cancelled(rt, ctx, task_id):
         return _logged(ctx, DROPPED_CANCELLED)
     return _logged(ctx, SUCCEEDED if done else FINISH_REFUSED)
@@ -149,6 +160,29 @@ def _record_run_time(rt: Runtime, ctx: JobContext, seconds: float) -> None:
     # An estimate that missed one sample is still an estimate: the next finish updates it.
     with contextlib.suppress(RedisError):
         rt.live.record_run_time(ctx.workspace_id, ctx.kind, seconds, settings.fairness_ewma_alpha)
+
+
+def _succeed(conn: Connection, ctx: JobContext, now: datetime) -> bool:
+    """SUCCEEDED, fenced, releasing the jobs waiting on this one; in the same
+    transaction, create the children the handler enqueued."""
+    if not families.succeed(conn, ctx.job_id, ctx.fence, now):
+        return False
+    settings = ctx.runtime.settings
+    from fairbeat.tasks import api  # api imports this module
+
+    for child in ctx.children:
+        new = replace(child.new, created_at=now)
+        api.insert_child(conn, new, settings, child.after)
+    return True
+
+
+def _fail(conn: Connection, ctx: JobContext, now: datetime, error: str) -> bool:
+    """FAILED, fenced; in the same transaction, end the jobs waiting on this one."""
+    if not transitions.fail(conn, ctx.job_id, ctx.fence, now, error):
+        return False
+    policy = ctx.runtime.settings.dependency_failure
+    families.settle(conn, ctx.job_id, JobStatus.FAILED, policy, now)
+    return True
 
 
 def _after_failure(
@@ -187,9 +221,7 @@ def end_attempt(rt: Runtime, ctx: JobContext, error: str, permanent: bool = Fals
         )
         outcome = RETRY_SCHEDULED
     else:
-        done = retry_on_disconnect(
-            rt.engine, lambda c: transitions.fail(c, ctx.job_id, ctx.fence, now, error)
-        )
+        done = retry_on_disconnect(rt.engine, lambda c: _fail(c, ctx, now, error), transaction=True)
         outcome = DEAD_LETTERED
     return outcome if done else FINISH_REFUSED
 

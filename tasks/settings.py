@@ -17,6 +17,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from fairbeat.scheduling.dependencies import DependencyPolicy
 from fairbeat.scheduling.fair import MIN_WEIGHT
 from fairbeat.scheduling.limits import MAX_WEIGHT, rate_limit_problem
 from fairbeat.scheduling.quota import DEFAULT_TIER_QUOTAS
@@ -146,6 +147,10 @@ DEFAULT_SCHEDULE_GRACE_S = 60.0
 # A daily report missed during an outage still runs, once, when it is over.
 MissedPolicy = Literal["skip", "catch_up_once"]
 DEFAULT_SCHEDULE_MISSED: MissedPolicy = "catch_up_once"
+# A job enqueued after one that failed or was cancelled can never run: fail
+# dead-letters it, so it shows among the dead letters an operator already
+# watches and can retry; cancel ends it quietly.
+DEFAULT_DEPENDENCY_FAILURE: DependencyPolicy = "fail"
 
 # Every duration is subtracted from "now" somewhere; a year is past any sane
 # setting and keeps that arithmetic within the calendar.
@@ -279,6 +284,8 @@ class Settings(BaseSettings):
     schedule_grace_s: float = Field(DEFAULT_SCHEDULE_GRACE_S, ge=0, le=3600)
     # The missed policy of a schedule added without one.
     schedule_missed: MissedPolicy = DEFAULT_SCHEDULE_MISSED
+    # What a job enqueued after a FAILED or CANCELLED one becomes: FAILED or CANCELLED.
+    dependency_failure: DependencyPolicy = DEFAULT_DEPENDENCY_FAILURE
 
     @field_validator("imports", mode="before")
     @classmethod

@@ -119,3 +119,16 @@ def interval(seconds: float, tag: str) -> None:
     start = time.monotonic()
     time.sleep(seconds)
     _ledger().rpush(INTERVALS_KEY, f"{tag} {start} {time.monotonic()}")
+
+
+@shared_task(name="test.spawn")
+def spawn(child_tag: str, fail_times: int = 0, immediately: bool = False) -> None:
+    """Enqueue a child ``test.send``, then fail the first ``fail_times`` attempts."""
+    ctx = job_context()
+    ctx.enqueue(
+        "test.send",
+        {"tag": f"{child_tag}:{ctx.attempt}" if immediately else child_tag},
+        immediately=immediately,
+    )
+    if ctx.attempt <= fail_times:
+        raise RuntimeError(f"spawn failure on attempt {ctx.attempt}")

@@ -102,19 +102,23 @@ def autocommit(engine: Engine) -> Iterator[Connection]:
             yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def retry_on_disconnect(engine: Engine, write: Callable[[Connection], T]) -> T:
-    """Run ``write`` in autocommit, once more if the connection turned out dead.
+def retry_on_disconnect(
+    engine: Engine, write: Callable[[Connection], T], *, transaction: bool = False
+) -> T:
+    """Run ``write`` in autocommit (``transaction``: in one transaction), once
+    more if the connection turned out dead.
 
     Only for idempotent writes: the fenced updates are, since a repeat finds
     the row already moved and changes nothing.
     """
+    opened = engine.begin if transaction else lambda: autocommit(engine)
     try:
-        with autocommit(engine) as connection:
+        with opened() as connection:
             return write(connection)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    with autocommit(engine) as connection:
+    with opened() as connection:
         return write(connection)
 
 

@@ -11,10 +11,17 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Connection
 
+from fairbeat.scheduling.dependencies import DependencyPolicy
 from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store import families
 from fairbeat.store.jobs import due, job
 
-CANCELLABLE = (JobStatus.PENDING.value, JobStatus.CLAIMED.value, JobStatus.RUNNING.value)
+CANCELLABLE = (
+    JobStatus.WAITING.value,
+    JobStatus.PENDING.value,
+    JobStatus.CLAIMED.value,
+    JobStatus.RUNNING.value,
+)
 # A cancelled job's last_error: this, then the operator's why.
 CANCELLED_PREFIX = "CANCELLED: "
 
@@ -90,8 +97,18 @@ def retry_dead(
     return sorted(int(i) for i in conn.execute(stmt).scalars())
 
 
-def cancel(conn: Connection, job_ids: list[int], now: datetime, *, who: str, why: str) -> list[int]:
-    """PENDING, CLAIMED or RUNNING -> CANCELLED, taking the fence, in one conditional update.
+def cancel(
+    conn: Connection,
+    job_ids: list[int],
+    now: datetime,
+    *,
+    who: str,
+    why: str,
+    policy: DependencyPolicy = "fail",
+) -> list[int]:
+    """WAITING, PENDING, CLAIMED or RUNNING -> CANCELLED, taking the fence, in one
+    conditional update; the jobs waiting on a cancelled one then end by
+    ``policy`` (FAIRBEAT_DEPENDENCY_FAILURE, :func:`families.settle`).
 
     With the fence moved on, a claimed job's message is dropped when it
     arrives, and a running attempt can finish nothing: its fenced heartbeat,
@@ -113,7 +130,9 @@ def cancel(conn: Connection, job_ids: list[int], now: datetime, *, who: str, why
         )
         .returning(job.c.id)
     )
-    return sorted(int(i) for i in conn.execute(stmt).scalars())
+    cancelled = sorted(int(i) for i in conn.execute(stmt).scalars())
+    families.settle_all(conn, cancelled, JobStatus.CANCELLED, policy, now)
+    return cancelled
 
 
 def existing(conn: Connection, job_ids: list[int]) -> set[int]:

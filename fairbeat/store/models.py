@@ -109,6 +109,10 @@ class Job(Base):
     # The Celery task id of the running attempt: what a cancel terminates.
     task_id: Mapped[str | None] = mapped_column(String(TASK_ID_MAX))
     cancelled_by: Mapped[str | None] = mapped_column(String(OPERATOR_MAX))
+    # The job whose handler enqueued this one (job_context().enqueue); None: none did.
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
+    # How many of the jobs it runs after (job_dependency) have not succeeded yet.
+    waiting_on: Mapped[int] = mapped_column(server_default=text("0"))
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "dedupe_key"),
@@ -131,7 +135,21 @@ class Job(Base):
         postgres_check("attempts >= 0", "ck_job_attempts_nonnegative"),
         postgres_check("max_attempts >= 1", "ck_job_max_attempts_positive"),
         postgres_check("fence >= 0", "ck_job_fence_nonnegative"),
+        # A family: the children of a job.
+        Index("ix_job_parent_id", "parent_id"),
     )
+
+
+class JobDependency(Base):
+    """``job_id`` runs only after ``depends_on`` has SUCCEEDED (enqueue's ``after``)."""
+
+    __tablename__ = "job_dependency"
+
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    depends_on: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+    # A job that ends looks up the jobs waiting on it.
+    __table_args__ = (Index("ix_job_dependency_depends_on", "depends_on"),)
 
 
 class JobEffect(Base):
@@ -329,6 +347,7 @@ class JobConcurrencyKey(Base):
 
 # Typed handles on the tables for Core queries.
 job_table = cast(Table, Job.__table__)
+job_dependency_table = cast(Table, JobDependency.__table__)
 job_effect_table = cast(Table, JobEffect.__table__)
 duplicate_event_table = cast(Table, DuplicateEvent.__table__)
 function_run_table = cast(Table, FunctionRun.__table__)

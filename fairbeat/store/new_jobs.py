@@ -27,20 +27,26 @@ class NewJob:
     max_attempts: int
     dedupe_key: str | None
     created_at: datetime
+    parent_id: int | None = None  # the job whose handler enqueued this one
+    status: JobStatus = JobStatus.PENDING  # WAITING: it runs after others (job_dependency)
+    waiting_on: int = 0
 
 
 def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
-    """Insert a PENDING job: (job id, True), or (existing id, False) for a known dedupe key."""
+    """Insert a PENDING (or WAITING) job: (job id, True), or (existing id, False) for a
+    known dedupe key."""
     values = {
         "workspace_id": new.workspace_id,
         "kind": new.kind,
         "payload": new.payload,
-        "status": JobStatus.PENDING.value,
+        "status": new.status.value,
         "priority": new.priority,
         "run_at": new.run_at,
         "max_attempts": new.max_attempts,
         "dedupe_key": new.dedupe_key,
         "created_at": new.created_at,
+        "parent_id": new.parent_id,
+        "waiting_on": new.waiting_on,
     }
     stmt = insert_ignoring_conflicts(conn, job).values(values).returning(job.c.id)
     inserted = conn.execute(stmt).scalar_one_or_none()

@@ -13,7 +13,12 @@ from sqlalchemy.engine import Connection
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store.models import job_table as job
 
-LIVE = (JobStatus.PENDING.value, JobStatus.CLAIMED.value, JobStatus.RUNNING.value)
+LIVE = (
+    JobStatus.WAITING.value,
+    JobStatus.PENDING.value,
+    JobStatus.CLAIMED.value,
+    JobStatus.RUNNING.value,
+)
 FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 STATUSES = (*LIVE, *FINISHED)
 

@@ -32,6 +32,7 @@ from fairbeat.store.models import (
     gate_decision_table,
     health_snapshot_table,
     job_concurrency_key_table,
+    job_dependency_table,
     job_table,
 )
 
@@ -120,6 +121,9 @@ def prune_batch(conn: Connection, name: str, before: datetime, limit: int) -> in
     if table is job_table and ids:  # a pruned job's concurrency keys go with it
         jck = job_concurrency_key_table
         conn.execute(delete(jck).where(jck.c.job_id.in_(ids)))
+        # and its own dependency rows: it waits on nothing more.
+        dep = job_dependency_table
+        conn.execute(delete(dep).where(dep.c.job_id.in_(ids)))
     return len(ids)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Update
 
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store.jobs import fenced, job
@@ -116,8 +117,17 @@ def _finish(conn: Connection, job_id: int, fence: int, **values: Any) -> bool:
     )
 
 
+def succeeded(job_id: int, fence: int, now: datetime) -> Update:
+    """The fenced RUNNING -> SUCCEEDED update, as a statement (to embed in another)."""
+    return (
+        update(job)
+        .where(fenced(job_id, fence, JobStatus.RUNNING))
+        .values(status=JobStatus.SUCCEEDED.value, finished_at=now, locked_at=None, locked_by=None)
+    )
+
+
 def succeed(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
-    return _finish(conn, job_id, fence, status=JobStatus.SUCCEEDED.value, finished_at=now)
+    return conn.execute(succeeded(job_id, fence, now)).rowcount == 1
 
 
 def retry_later(conn: Connection, job_id: int, fence: int, run_at: datetime, error: str) -> bool:

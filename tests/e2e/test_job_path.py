@@ -97,6 +97,7 @@ def test_status_reports_counts_and_the_oldest_due_age(live: Fleet) -> None:
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert set(status["by_status"]) == {
+        "WAITING",
         "PENDING",
         "CLAIMED",
         "RUNNING",

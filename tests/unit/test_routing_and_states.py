@@ -36,3 +36,13 @@ def test_only_a_claim_leads_to_running() -> None:
 def test_in_flight_and_terminal_do_not_overlap() -> None:
     assert not IN_FLIGHT & TERMINAL
     assert set(TRANSITIONS) == set(JobStatus)
+
+
+def test_a_waiting_job_is_never_claimed_and_only_released_or_ended() -> None:
+    assert not can_move(JobStatus.WAITING, JobStatus.CLAIMED)
+    assert TRANSITIONS[JobStatus.WAITING] == {
+        JobStatus.PENDING,
+        JobStatus.FAILED,
+        JobStatus.CANCELLED,
+    }
+    assert {s for s in JobStatus if can_move(s, JobStatus.WAITING)} == set()
