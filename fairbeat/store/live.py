@@ -31,6 +31,7 @@ class LiveState:
         self._renew = client.register_script(lua.RENEW_LEASE)
         self._release = client.register_script(lua.RELEASE_LEASE)
         self._save_fair = client.register_script(lua.SAVE_FAIR_STATE)
+        self._kick = client.register_script(lua.KICK)
 
     # Dispatch lease ---------------------------------------------------------
 
@@ -58,12 +59,11 @@ class LiveState:
     # Kicks ------------------------------------------------------------------
 
     def kick(self, debounce_ms: int) -> bool:
-        """Record a kick; True when no dispatch message went out in the last ``debounce_ms``."""
-        pipe = self.client.pipeline()
-        pipe.incr(self.keys.kick_seq)
-        pipe.set(self.keys.kick_debounce, 1, nx=True, px=debounce_ms)
-        _, fresh = pipe.execute()
-        return bool(fresh)
+        """Record a kick; True when it needs dispatch messages: no dispatch run
+        holds the lease (the holder sees the kick) and none went out in the
+        last ``debounce_ms``."""
+        keys = [self.keys.kick_seq, self.keys.kick_debounce, self.keys.dispatch_lock]
+        return bool(self._kick(keys=keys, args=[debounce_ms]))
 
     def kick_seq(self) -> int:
         return int(self.client.get(self.keys.kick_seq) or 0)
