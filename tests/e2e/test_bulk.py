@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import select
@@ -42,6 +43,21 @@ def test_a_batch_runs_to_completion_with_an_innocent_workspaces_job(
         return found if found <= {"SUCCEEDED", "FAILED"} else None
 
     assert wait_for(statuses, "the batch and the bystander to finish") == {"SUCCEEDED"}
-    sent = [item.decode() for item in live.redis.lrange(LEDGER_KEY, 0, -1)]
+    sent = [item.decode() for item in cast(list[bytes], live.redis.lrange(LEDGER_KEY, 0, -1))]
     assert sorted(sent.count(f"bulk-{i}") for i in range(BATCH)) == [1] * BATCH
     assert sent.count("innocent") == 1
+
+
+def test_a_bad_line_refuses_the_whole_file_naming_its_line(live: Fleet, tmp_path: Path) -> None:
+    jobs = tmp_path / "bad.jsonl"
+    jobs.write_text(
+        '{"workspace_id": "refused", "kind": "test.send", "payload": {"tag": "r"}}\n'
+        '{"workspace_id": "refused", "kind": "test.send", "payload": {}}\n'
+    )
+    result = live.run_cli("enqueue", "--from-file", str(jobs))
+    assert result.returncode == 2
+    said = " ".join(result.stderr.split())
+    assert "line 2: jobs[1].payload" in said and "nothing was enqueued" in said
+    with live.engine.connect() as conn:
+        query = select(job_table.c.id).where(job_table.c.workspace_id == "refused")
+        assert list(conn.execute(query)) == []
