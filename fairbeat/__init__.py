@@ -2,7 +2,7 @@
 
 The public API::
 
-    from fairbeat import enqueue, job_context, EnqueueError
+    from fairbeat import enqueue, enqueue_many, job_context, EnqueueError
     from fairbeat import cancel, cancel_workspace   # cancel(job_id, why=...), running jobs too
     from fairbeat import schedules   # schedules.add(...), list, pause, resume, remove
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from fairbeat.tasks import schedules
     from fairbeat.tasks.api import Enqueued, enqueue
+    from fairbeat.tasks.bulk import enqueue_many
     from fairbeat.tasks.cancellation import CancelError, Cancelled, cancel, cancel_workspace
     from fairbeat.tasks.context import JobContext, job_context
     from fairbeat.tasks.errors import EnqueueError, WorkspaceBacklogFull
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Enqueued": "fairbeat.tasks.api",
     "enqueue": "fairbeat.tasks.api",
+    "enqueue_many": "fairbeat.tasks.bulk",
     "cancel": "fairbeat.tasks.cancellation",
     "cancel_workspace": "fairbeat.tasks.cancellation",
     "Cancelled": "fairbeat.tasks.cancellation",
@@ -59,6 +61,7 @@ __all__ = [
     "cancel",
     "cancel_workspace",
     "enqueue",
+    "enqueue_many",
     "job_context",
     "schedules",
 ]

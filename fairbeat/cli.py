@@ -66,8 +66,8 @@ def _payload(payload: str) -> object:
 
 @cli.command("enqueue")
 def enqueue_cmd(
-    workspace: str,
-    kind: str,
+    workspace: Annotated[str | None, typer.Argument()] = None,
+    kind: Annotated[str | None, typer.Argument()] = None,
     payload: Annotated[str, typer.Option(help="The job's arguments, a JSON object.")] = "{}",
     dedupe_key: Annotated[str | None, typer.Option(help="One job per key per workspace.")] = None,
     run_at: Annotated[str | None, typer.Option(help="ISO 8601 time with a zone.")] = None,
@@ -83,10 +83,19 @@ def enqueue_cmd(
         str, typer.Option(help="With --dedupe-key: keep, replace_pending or debounce.")
     ] = "keep",
     debounce_s: Annotated[float | None, typer.Option(help="The debounce window.")] = None,
+    from_file: Annotated[
+        Path | None, typer.Option(help="A JSON Lines file of jobs, all enqueued or none.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add a job for WORKSPACE running the task KIND."""
+    """Add a job for WORKSPACE running the task KIND (or every job of --from-file)."""
     from datetime import datetime
+
+    if from_file is not None or workspace is None or kind is None:
+        from fairbeat.bulk_cli import enqueue_file
+
+        enqueue_file(from_file, workspace, kind, as_json)
+        return
 
     from fairbeat.tasks.api import enqueue
     from fairbeat.tasks.errors import WorkspaceBacklogFull

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class EnqueueError(ValueError):
-    """A job was refused at enqueue; ``field`` names the argument at fault."""
+    """A job was refused at enqueue; ``field`` names the argument at fault.
+
+    From ``enqueue_many()``, ``index`` is the position of the job at fault.
+    """
+
+    index: int | None = None
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

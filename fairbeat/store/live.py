@@ -32,6 +32,7 @@ class LiveState:
         self._release = client.register_script(lua.RELEASE_LEASE)
         self._save_fair = client.register_script(lua.SAVE_FAIR_STATE)
         self._run_time = client.register_script(lua.UPDATE_RUN_TIME)
+        self._kick = client.register_script(lua.KICK)
 
     # Dispatch lease ---------------------------------------------------------
 
@@ -59,12 +60,11 @@ class LiveState:
     # Kicks ------------------------------------------------------------------
 
     def kick(self, debounce_ms: int) -> bool:
-        """Record a kick; True when no dispatch message went out in the last ``debounce_ms``."""
-        pipe = self.client.pipeline()
-        pipe.incr(self.keys.kick_seq)
-        pipe.set(self.keys.kick_debounce, 1, nx=True, px=debounce_ms)
-        _, fresh = pipe.execute()
-        return bool(fresh)
+        """Record a kick; True when it needs dispatch messages: no dispatch run
+        holds the lease (the holder sees the kick) and none went out in the
+        last ``debounce_ms``."""
+        keys = [self.keys.kick_seq, self.keys.kick_debounce, self.keys.dispatch_lock]
+        return bool(self._kick(keys=keys, args=[debounce_ms]))
 
     def kick_seq(self) -> int:
         return int(self.client.get(self.keys.kick_seq) or 0)

@@ -13,6 +13,7 @@ from fairbeat.store.lease import DELETE_IF_UNCHANGED, holder_only
 __all__ = [
     "ACQUIRE_LEASE",
     "DELETE_IF_UNCHANGED",
+    "KICK",
     "RELEASE_LEASE",
     "RENEW_LEASE",
     "SAVE_FAIR_STATE",
@@ -35,6 +36,18 @@ if fence <= floor then
 end
 redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
 return fence
+"""
+
+# KEYS[1] kick sequence, KEYS[2] debounce key, KEYS[3] dispatch lock;
+# ARGV[1] debounce in ms. Bumps the sequence; 1 when the caller should send
+# dispatch messages: no run holds the lease (a holder re-reads the sequence
+# after each tick, and on release sends a run for any kick it has not seen)
+# and none went out within the debounce.
+KICK = """
+redis.call('INCR', KEYS[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
 """
 
 # KEYS[1] lock; ARGV[1] fence, ARGV[2] lease in ms. 1 if extended, 0 if lost.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
@@ -82,3 +82,57 @@ def replace_pending(
         .values(payload=payload, run_at=run_at)
     )
     return result.rowcount == 1
+
+
+def _values(new: NewJob) -> dict[str, Any]:
+    return {
+        "workspace_id": new.workspace_id,
+        "kind": new.kind,
+        "payload": new.payload,
+        "status": JobStatus.PENDING.value,
+        "priority": new.priority,
+        "run_at": new.run_at,
+        "max_attempts": new.max_attempts,
+        "dedupe_key": new.dedupe_key,
+        "created_at": new.created_at,
+    }
+
+
+def insert_jobs(conn: Connection, news: list[NewJob]) -> list[int]:
+    """Insert PENDING jobs without dedupe keys in one statement; their ids, in order."""
+    if not news:
+        return []
+    stmt = insert(job).returning(job.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in conn.execute(stmt, [_values(n) for n in news]).scalars()]
+
+
+DedupeKey = tuple[str, str]  # (workspace id, dedupe key)
+
+
+def find_by_dedupe_keys(conn: Connection, keys: list[DedupeKey]) -> dict[DedupeKey, int]:
+    """The ids of the jobs these (workspace, dedupe key) pairs name, where any do."""
+    found: dict[DedupeKey, int] = {}
+    for workspace_id in sorted({w for w, _ in keys}):
+        wanted = sorted({k for w, k in keys if w == workspace_id})
+        rows = conn.execute(
+            select(job.c.dedupe_key, job.c.id).where(
+                job.c.workspace_id == workspace_id, job.c.dedupe_key.in_(wanted)
+            )
+        )
+        found.update({(workspace_id, str(key)): int(i) for key, i in rows})
+    return found
+
+
+def insert_keyed_jobs(conn: Connection, news: list[NewJob]) -> dict[DedupeKey, int]:
+    """Insert jobs with dedupe keys in one statement, skipping keys taken meanwhile.
+
+    Returns the ids of the rows this statement inserted; a key another
+    transaction took since the caller looked is absent (look it up again).
+    """
+    if not news:
+        return {}
+    stmt = insert_ignoring_conflicts(conn, job).returning(
+        job.c.workspace_id, job.c.dedupe_key, job.c.id
+    )
+    rows = conn.execute(stmt, [_values(n) for n in news])
+    return {(str(w), str(k)): int(i) for w, k, i in rows}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Update
 
@@ -170,3 +170,13 @@ def fence_taken(conn: Connection, job_id: int, fence: int) -> bool:
     """Whether the attempt holding ``fence`` was cancelled, or its job claimed again since."""
     row = conn.execute(select(job.c.fence, job.c.status).where(job.c.id == job_id)).one_or_none()
     return row is None or row.fence != fence or row.status == JobStatus.CANCELLED.value
+
+
+def heartbeat_many(conn: Connection, claims: list[tuple[int, int]], now: datetime) -> set[int]:
+    """Refresh the locks of these (job id, fence) claims still RUNNING, in one
+    statement; the ids refreshed (a claim missing lost its job)."""
+    if not claims:
+        return set()
+    each = [fenced(job_id, fence, JobStatus.RUNNING) for job_id, fence in claims]
+    rows = conn.execute(update(job).where(or_(*each)).values(locked_at=now).returning(job.c.id))
+    return {int(i) for i in rows.scalars()}

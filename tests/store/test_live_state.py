@@ -72,6 +72,17 @@ def test_kicks_are_debounced_but_always_counted(redis_client: redis.Redis) -> No
     assert not state.unseen_kicks()
 
 
+def test_a_kick_while_a_run_holds_the_lease_only_counts(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    fence = state.acquire_dispatch(10_000)
+    assert fence is not None
+    assert not state.kick(debounce_ms=10_000)  # the holder re-reads the sequence
+    assert state.kick_seq() == 1
+    state.release_dispatch(fence)
+    assert state.kick(debounce_ms=10_000)  # the debounce was not spent while held
+    assert state.kick_seq() == 2
+
+
 def test_quotas_read_ladder_and_pins(redis_client: redis.Redis) -> None:
     state = live(redis_client)
     redis_client.hset(state.keys.ladder_quota, mapping={"a": 64, "b": 100})

@@ -67,6 +67,17 @@ def test_the_heartbeat_stops_at_the_time_limit(make_app: AppFactory, engine: Eng
         late.once("send:late", lambda: pytest.fail("a late attempt started its effect"))
 
 
+def test_one_heartbeat_statement_refreshes_only_claims_still_held(
+    app: Celery, engine: Engine
+) -> None:
+    kept, lost = started(app, engine), started(app, engine)
+    later = runtime_of(app).now() + timedelta(seconds=30)
+    claims = [(kept.job_id, kept.fence), (lost.job_id, lost.fence + 1), (10**9, 1)]
+    with engine.begin() as conn:
+        assert transitions.heartbeat_many(conn, claims, later) == {kept.job_id}
+    assert row(engine, kept.job_id)["locked_at"] != row(engine, lost.job_id)["locked_at"]
+
+
 @pytest.mark.parametrize(("max_attempts", "outcome"), [(2, RETRY_SCHEDULED), (1, DEAD_LETTERED)])
 def test_a_job_killed_at_its_limit_ends_its_attempt_naming_it(
     app: Celery, engine: Engine, redis_client: redis.Redis, max_attempts: int, outcome: str
