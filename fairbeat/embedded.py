@@ -18,7 +18,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fairbeat.scheduling.jobstate import TERMINAL, JobStatus
 from fairbeat.startup import Child, died, port_answers, port_taken, wait_started
 from fairbeat.tasks.redact import mask_url
-from fairbeat.up import NO_REDIS_HELP, UpError, child_env, fleet, private_redis, redis_answers
+from fairbeat.up import (
+    NO_REDIS_HELP,
+    UpError,
+    child_env,
+    fleet,
+    flower_auth,
+    private_redis,
+    redis_answers,
+)
 
 console = Console()
 
@@ -94,11 +102,15 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int, log_dir: Path | None 
         logs = log_dir or Path(tempfile.mkdtemp(prefix="fairbeat-logs-"))
         logs.mkdir(parents=True, exist_ok=True)
         console.print(f"logs of the children in {logs}", highlight=False, soft_wrap=True)
-        procs = stack.enter_context(fleet(env, loglevel, logs, flower_port=flower_port or None))
+        auth = flower_auth(settings.flower_basic_auth)
+        procs = stack.enter_context(
+            fleet(env, loglevel, logs, flower_port=flower_port or None, flower_basic_auth=auth)
+        )
         children = _children(app, procs, logs, flower_port)
         try:
             wait_started(children, console)
-            _announce(rt, procs, flower_port)
+            login = _login(auth, generated=not settings.flower_basic_auth)
+            _announce(rt, procs, flower_port, login)
             return _watch_demo(app, children) if demo else _wait(children)
         except KeyboardInterrupt:
             console.print("stopping…")
@@ -106,8 +118,15 @@ def run_up(*, demo: bool, loglevel: str, flower_port: int, log_dir: Path | None 
     return 0
 
 
-def _announce(rt: Any, procs: list[subprocess.Popen[bytes]], flower_port: int) -> None:
-    flower = f", Flower at http://127.0.0.1:{flower_port}" if flower_port else ""
+def _login(auth: str, generated: bool) -> str:
+    user, _, password = auth.partition(":")
+    if not generated:
+        return f"user {user!r}, password from FAIRBEAT_FLOWER_BASIC_AUTH"
+    return f"user {user!r}, password {password!r}; curl -u {user}:{password} .../api/tasks"
+
+
+def _announce(rt: Any, procs: list[subprocess.Popen[bytes]], flower_port: int, login: str) -> None:
+    flower = f", Flower at http://127.0.0.1:{flower_port} ({login})" if flower_port else ""
     console.print(
         f"fairbeat is up: worker pid {procs[0].pid}, beat pid {procs[1].pid}{flower}, "
         f"database {rt.engine.url.render_as_string(hide_password=True)}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ NO_REDIS_HELP = (
     "or point FAIRBEAT_REDIS_URL at yours."
 )
 STOP_GRACE_S = 15.0
+FLOWER_USER = "fairbeat"
 
 
 class UpError(RuntimeError):
@@ -81,6 +83,15 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
+def flower_auth(configured: str | None) -> str:
+    """Flower's ``user:password``: the configured one, else a fresh random password."""
+    if configured:
+        if ":" not in configured:
+            raise UpError("FAIRBEAT_FLOWER_BASIC_AUTH: give it as user:password")
+        return configured
+    return f"{FLOWER_USER}:{secrets.token_urlsafe(12)}"
+
+
 @contextmanager
 def fleet(
     env: dict[str, str],
@@ -88,9 +99,11 @@ def fleet(
     log_dir: Path | None = None,
     beats: int = 1,
     flower_port: int | None = None,
+    flower_basic_auth: str | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start ``celery -A tasks worker``, ``celery -A tasks beat`` and, with a port,
-    Flower on loopback; stop all on exit.
+    Flower on loopback (with ``flower_basic_auth``, ``user:password``, behind
+    basic auth: Flower's API answers 401 without one); stop all on exit.
 
     With ``log_dir`` each child writes ``worker.log``, ``beat<N>.log`` and
     ``flower.log`` there. More than one beat is for tests that prove a second
@@ -114,7 +127,11 @@ def fleet(
         if flower_port:
             flower = [*celery, "flower", f"--port={flower_port}", "--address=127.0.0.1"]
             out = output("flower")
-            procs.append(subprocess.Popen(flower, env=env, stdout=out, stderr=subprocess.STDOUT))
+            # In the environment, not on the command line, where ps would show it.
+            flower_env = {**env, "FLOWER_BASIC_AUTH": flower_basic_auth or ""}
+            procs.append(
+                subprocess.Popen(flower, env=flower_env, stdout=out, stderr=subprocess.STDOUT)
+            )
         try:
             yield procs
         finally:

@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from celery import Celery, Task, shared_task
 from redis import RedisError
@@ -62,6 +63,7 @@ def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
                 "fairbeat.run",
                 args=(claim.job_id, claim.fence),
                 queue=queue,
+                **display_options(claim),
                 **limits.send_options(app, claim.kind),
             )
         except Exception:
@@ -71,6 +73,25 @@ def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
             return sent, released
         sent += 1
     return sent, 0
+
+
+def display_options(claim: claiming.Claim) -> dict[str, Any]:
+    """How monitors (Flower, events) show a run: named by its kind, with readable args.
+
+    The message's real task is still ``fairbeat.run(job_id, fence)``.
+    """
+    shown = {
+        "job_id": claim.job_id,
+        "workspace": claim.workspace_id,
+        "kind": claim.kind,
+        "attempt": claim.attempts + 1,
+        "fence": claim.fence,
+    }
+    return {
+        "shadow": claim.kind,
+        "argsrepr": repr((claim.job_id, claim.workspace_id)),
+        "kwargsrepr": repr(shown),
+    }
 
 
 def fair_order(claims: list[claiming.Claim], order: tuple[str, ...]) -> list[claiming.Claim]:

@@ -210,6 +210,7 @@ class Settings(BaseSettings):
     routes: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
     default_queue: str = Field(DEFAULT_JOB_QUEUE, min_length=1, max_length=200)
     control_queue: str = Field(DEFAULT_CONTROL_QUEUE, min_length=1, max_length=200)
+    flower_basic_auth: str | None = None  # user:password; None: fairbeat up generates one
     claim_batch: int = Field(DEFAULT_CLAIM_BATCH, ge=1, le=10_000)
     worker_concurrency: int = Field(DEFAULT_WORKER_CONCURRENCY, ge=1, le=1024)
     dispatch_interval_s: float = Field(DEFAULT_DISPATCH_INTERVAL_S, gt=0, le=3600)

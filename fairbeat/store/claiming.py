@@ -27,6 +27,7 @@ class Claim:
     kind: str
     priority: int = 0
     run_at: datetime | None = None
+    attempts: int = 0  # attempts started before this claim
 
     @property
     def order_key(self) -> tuple[int, datetime | None, int]:
@@ -41,11 +42,14 @@ CLAIM_COLUMNS = (
     job.c.kind,
     job.c.priority,
     job.c.run_at,
+    job.c.attempts,
 )
 
 
 def claim_from(row: Any) -> Claim:
-    return Claim(row.id, row.fence, row.workspace_id, row.kind, row.priority, row.run_at)
+    return Claim(
+        row.id, row.fence, row.workspace_id, row.kind, row.priority, row.run_at, row.attempts
+    )
 
 
 def claim_oldest_due(conn: Connection, now: datetime, limit: int) -> list[Claim]:

@@ -87,7 +87,8 @@ _CLAIM_PLANNED_PG = text(
                    WHERE r.id = :run_id AND r.status = 'RUNNING')
            AND NOT EXISTS (SELECT 1 FROM function_run s
                            WHERE s.function = 'dispatch' AND s.fence > :fence)))
-    RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at
+    RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at,
+        job.attempts
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
 
