@@ -30,6 +30,22 @@ def record(
     )
 
 
+def trail(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    target: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The newest actions first, optionally since a time and on one target."""
+    query = select(action_table).order_by(action_table.c.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(action_table.c.at >= since)
+    if target is not None:
+        query = query.where(action_table.c.target == target)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
 def recent(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(action_table).order_by(action_table.c.id.desc()).limit(limit)

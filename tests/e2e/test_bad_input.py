@@ -76,7 +76,7 @@ def test_a_worker_with_a_wrong_setting_fails_at_start_naming_it(variable: str, v
 
 
 def test_workspace_commands_pause_resume_and_refuse_an_unknown_tier(live: Fleet) -> None:
-    paused = live.run_cli("workspace", "pause", "cli-ws", "--json")
+    paused = live.run_cli("workspace", "pause", "cli-ws", "--why", "test", "--json")
     assert paused.returncode == 0, paused.stderr
     assert json.loads(paused.stdout)["paused"] is True
     shown = json.loads(live.run_cli("workspace", "show", "cli-ws", "--json").stdout)
@@ -88,12 +88,16 @@ def test_workspace_commands_pause_resume_and_refuse_an_unknown_tier(live: Fleet)
         "high_quota_enabled": False,
         "rate_limit_per_s": None,
     }
-    resumed = live.run_cli("workspace", "set", "cli-ws", "--tier", "enterprise", "--high-quota")
+    resumed = live.run_cli(
+        "workspace", "set", "cli-ws", "--tier", "enterprise", "--high-quota", "--why", "test"
+    )
     assert resumed.returncode == 0
     assert "tier=enterprise" in resumed.stdout and "high_quota_enabled=True" in resumed.stdout
     assert (
-        json.loads(live.run_cli("workspace", "resume", "cli-ws", "--json").stdout)["paused"]
+        json.loads(live.run_cli("workspace", "resume", "cli-ws", "--why", "test", "--json").stdout)[
+            "paused"
+        ]
         is False
     )
-    unknown = live.run_cli("workspace", "set", "cli-ws", "--tier", "platinum")
+    unknown = live.run_cli("workspace", "set", "cli-ws", "--tier", "platinum", "--why", "t")
     assert unknown.returncode == 2 and "unknown tier 'platinum'" in unknown.stderr

@@ -35,7 +35,7 @@ def test_capacity_ladder_and_gate_controls_are_audited(live: Fleet) -> None:
     cli_json(live, "gate", "promotion", "off", "--why", "freeze")
     assert cli_json(live, "ladder", "show")["promotion_enabled"] is False
     cli_json(live, "gate", "promotion", "on", "--why", "thaw")
-    report = cli_json(live, "gate", "run", "--window", "2026-01-05T10:00:00+00:00")
+    report = cli_json(live, "gate", "run", "--why", "test", "--window", "2026-01-05T10:00:00+00:00")
     assert report["window"] == "2026-01-05T10:00:00+00:00"
     missing_why = live.run_cli("capacity", "pin", "5")
     assert missing_why.returncode == 2 and "--why" in missing_why.stderr

@@ -20,6 +20,7 @@ from tests.e2e.conftest import Fleet, wait_for
 pytestmark = pytest.mark.e2e
 
 FLOWER_AUTH = "ops:flower-test-secret"
+FLOWER = [sys.executable, "-m", "celery", "-A", "fairbeat", "flower"]
 
 
 def enqueue(live: Fleet, *args: str) -> dict[str, Any]:
@@ -35,8 +36,7 @@ def flower(live: Fleet) -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "fairbeat", "flower", f"--port={port}"]
-        + ["--address=127.0.0.1"],
+        [*FLOWER, f"--port={port}", "--address=127.0.0.1"],
         env={**live.env, "FLOWER_BASIC_AUTH": FLOWER_AUTH},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -87,3 +87,48 @@ def test_flower_refuses_a_request_without_credentials(flower: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as wrong:
         get(flower, "/api/tasks", auth="ops:wrong")
     assert wrong.value.code == 401
+
+
+def cli_ok(live: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
+    result = live.run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_every_operator_action_is_in_the_audit_trail(live: Fleet) -> None:
+    later = "2999-01-01T00:00:00+00:00"
+    job = enqueue(live, "audit-ws", "test.send", "--payload", "{}", "--run-at", later)
+    who = ("--who", "ana@ops")
+    cli_ok(live, "workspace", "pause", "audit-ws", "--why", "noisy tenant", *who)
+    cli_ok(live, "workspace", "set", "audit-ws", "--weight", "2", "--why", "contract", *who)
+    cli_ok(live, "workspace", "resume", "audit-ws", "--why", "tenant fixed", *who)
+    cli_ok(live, "ladder", "pin", "audit-ws", "3", "--why", "hold steady", *who)
+    cli_ok(live, "jobs", "cancel", str(job["job_id"]), "--why", "duplicate", *who)
+    cli_ok(live, "capacity", "pin", "40", "--why", "db maintenance", *who)
+    cli_ok(live, "capacity", "unpin", "--why", "db maintenance over", *who)
+
+    trail = json.loads(cli_ok(live, "audit", "--since", "10m", "--json").stdout)["actions"]
+    actions = [(a["action"], a["target"], a["why"], a["who"]) for a in reversed(trail)]
+    assert actions[-7:] == [
+        ("workspace.pause", "audit-ws", "noisy tenant", "ana@ops"),
+        ("workspace.set", "audit-ws", "contract", "ana@ops"),
+        ("workspace.resume", "audit-ws", "tenant fixed", "ana@ops"),
+        ("ladder.pin", "audit-ws", "hold steady", "ana@ops"),
+        ("jobs.cancel", None, "duplicate", "ana@ops"),
+        ("capacity.pin", None, "db maintenance", "ana@ops"),
+        ("capacity.unpin", None, "db maintenance over", "ana@ops"),
+    ]
+    assert trail[2]["value"] == {"count": 1, "job_ids": [job["job_id"]]}
+    mine = json.loads(cli_ok(live, "audit", "--workspace", "audit-ws", "--json").stdout)
+    assert {a["target"] for a in mine["actions"]} == {"audit-ws"}
+    assert len(mine["actions"]) == 4
+    assert "workspace.pause" in cli_ok(live, "audit", "--workspace", "audit-ws").stdout
+
+
+def test_an_action_without_why_is_refused_and_a_bad_since_named(live: Fleet) -> None:
+    missing = live.run_cli("workspace", "pause", "audit-ws")
+    assert missing.returncode == 2 and "--why" in missing.stderr
+    bad = live.run_cli("audit", "--since", "yesterday")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().startswith("error: --since 'yesterday'")
+    assert len(bad.stderr.strip().splitlines()) == 1
