@@ -37,7 +37,7 @@ from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
-from fairbeat.tasks import capacity, fairness, ledger, limits, pool, quarantine, quotas
+from fairbeat.tasks import capacity, fairness, ledger, limits, pool, quarantine, quotas, routes
 from fairbeat.tasks.capacity import CapacityReading
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -56,8 +56,9 @@ def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
     rt = runtime_of(app)
     settings = rt.settings
     sent = 0
+    rules = routes.current_rules(rt) if claims else ()
     for index, claim in enumerate(claims):
-        queue = route(claim.kind, settings.routes, settings.default_queue)
+        queue = route(claim.kind, rules, settings.default_queue)
         try:
             app.send_task(
                 "fairbeat.run",

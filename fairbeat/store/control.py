@@ -113,6 +113,24 @@ class ControlState:
         else:
             self.client.delete(self.keys.capacity_override)
 
+    def route_overrides(self) -> list[tuple[str, str]]:
+        """The operator's routes, newest first; they come before FAIRBEAT_ROUTES."""
+        raw = self.client.hgetall(self.keys.route_overrides)
+        entries = [(_text(p), json.loads(v)) for p, v in raw.items()]
+        entries.sort(key=lambda e: (-float(e[1]["seq"]), e[0]))
+        return [(pattern, str(entry["queue"])) for pattern, entry in entries]
+
+    def set_route_override(self, pattern: str, queue: str | None) -> list[tuple[str, str]]:
+        """Route ``pattern`` to ``queue``, ahead of every older route, or drop it."""
+        key = self.keys.route_overrides
+        if queue is None:
+            self.client.hdel(key, pattern)
+        else:
+            # One HSET per route: two operators setting different patterns never lose one.
+            seq = int(self.client.incr(self.keys.route_seq))
+            self.client.hset(key, pattern, json.dumps({"queue": queue, "seq": seq}))
+        return self.route_overrides()
+
     def autoscale_inputs(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """(autoscale state, capacity override, health signals) in one round trip."""
         keys = (self.keys.autoscale_state, self.keys.capacity_override, self.keys.health_signals)

@@ -191,3 +191,10 @@ def forget_tasks(conn: Connection, tasks: list[tuple[int, str]]) -> None:
             )
             .values(task_id=None)
         )
+
+
+def live_kinds(conn: Connection, limit: int = 200) -> list[str]:
+    """The kinds of jobs not yet finished (pending, claimed or running)."""
+    live = [JobStatus.PENDING.value, JobStatus.CLAIMED.value, JobStatus.RUNNING.value]
+    query = select(job.c.kind).where(job.c.status.in_(live)).distinct().limit(limit)
+    return sorted(str(k) for k in conn.execute(query).scalars())

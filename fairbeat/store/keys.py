@@ -74,6 +74,15 @@ class Keys:
     def capacity_override(self) -> str:
         return self._k("capacity", "override")
 
+    # Routing: the operator's routes (pattern -> queue and its order), before FAIRBEAT_ROUTES.
+    @property
+    def route_overrides(self) -> str:
+        return self._k("routing", "overrides")
+
+    @property
+    def route_seq(self) -> str:
+        return self._k("routing", "seq")
+
     # Rate limits: each workspace's theoretical arrival time (GCRA).
     @property
     def rate_tat(self) -> str:

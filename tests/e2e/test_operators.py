@@ -20,7 +20,8 @@ from tests.e2e.conftest import Fleet, wait_for
 pytestmark = pytest.mark.e2e
 
 FLOWER_AUTH = "ops:flower-test-secret"
-FLOWER = [sys.executable, "-m", "celery", "-A", "fairbeat", "flower"]
+CELERY = [sys.executable, "-m", "celery", "-A", "fairbeat"]
+FLOWER = [*CELERY, "flower"]
 
 
 def enqueue(live: Fleet, *args: str) -> dict[str, Any]:
@@ -97,7 +98,8 @@ def cli_ok(live: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_operator_action_is_in_the_audit_trail(live: Fleet) -> None:
     later = "2999-01-01T00:00:00+00:00"
-    job = enqueue(live, "audit-ws", "test.send", "--payload", "{}", "--run-at", later)
+    payload = '{"tag": "audit"}'
+    job = enqueue(live, "audit-ws", "test.send", "--payload", payload, "--run-at", later)
     who = ("--who", "ana@ops")
     cli_ok(live, "workspace", "pause", "audit-ws", "--why", "noisy tenant", *who)
     cli_ok(live, "workspace", "set", "audit-ws", "--weight", "2", "--why", "contract", *who)
@@ -132,3 +134,57 @@ def test_an_action_without_why_is_refused_and_a_bad_since_named(live: Fleet) -> 
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: --since 'yesterday'")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture()
+def solo_worker(live: Fleet) -> Iterator[None]:
+    """A second worker service that consumes only ``jobs.solo``."""
+    worker = subprocess.Popen(
+        [*CELERY, "worker", "-n", "solo@%h", "-Q", "jobs.solo", "-c", "1", "-l", "warning"],
+        env=live.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def routing(live: Fleet, *args: str) -> dict[str, Any]:
+    return json.loads(cli_ok(live, "routing", *args, "--json").stdout)  # type: ignore[no-any-return]
+
+
+def test_a_kind_moved_to_its_own_worker_runs_there_without_a_restart(
+    live: Fleet, flower: str, solo_worker: None
+) -> None:
+    def solo_consumes() -> list[dict[str, Any]]:
+        queue = routing(live, "show").get("queues", {}).get("jobs.solo", {})
+        return [w for w in queue.get("workers", []) if w["worker"].startswith("solo@")]
+
+    wait_for(solo_consumes, "the solo worker to report its queue")
+    routing(live, "set", "test.send", "jobs.solo", "--why", "own service", "--who", "ana@ops")
+    try:
+        view = routing(live, "show", "--kind", "test.send")
+        assert {"kind": "test.send", "queue": "jobs.solo", "reason_code": "OPERATOR"}.items() <= (
+            next(k for k in view["kinds"] if k["kind"] == "test.send").items()
+        )
+        job = enqueue(live, "route-ws", "test.send", "--payload", '{"tag": "routed"}')
+        job_id = int(job["job_id"])
+        live.wait_status(job_id, "SUCCEEDED")
+
+        def ran_on() -> str | None:
+            tasks = get(flower, "/api/tasks?taskname=test.send") or {}
+            found = [t for t in tasks.values() if f"'job_id': {job_id}," in (t["kwargs"] or "")]
+            return found[0].get("worker") if found else None
+
+        assert str(wait_for(ran_on, "Flower to say where the job ran")).startswith("solo@")
+    finally:
+        routing(live, "unset", "test.send", "--why", "back to shared", "--who", "ana@ops")
+    trail = json.loads(cli_ok(live, "audit", "--since", "5m", "--json").stdout)["actions"]
+    assert [(a["action"], a["value"]["queue"]) for a in trail[:2]] == [
+        ("routing.unset", None),
+        ("routing.set", "jobs.solo"),
+    ]
+    assert routing(live, "show", "--kind", "test.send")["kinds"][0]["queue"] != "jobs.solo"
