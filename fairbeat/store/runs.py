@@ -131,3 +131,14 @@ def finished_after(conn: Connection, after_id: int, limit: int) -> list[Finished
         .limit(limit)
     )
     return [FinishedRun(int(r.id), r.function, r.report or {}) for r in rows]
+
+
+def latest(conn: Connection, function: str, limit: int = 1) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs of ``function``, newest first."""
+    query = (
+        select(run_table)
+        .where(run_table.c.function == function)
+        .order_by(run_table.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,10 +1,11 @@
-"""What an operator sees, with real processes: Flower lists jobs by kind and
-workspace behind basic auth."""
+"""What an operator sees and steers, with real processes: Flower lists jobs by
+kind and workspace behind basic auth; the audit trail; routing; status."""
 
 from __future__ import annotations
 
 import base64
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Fleet, wait_for
+from tests.e2e.conftest import Fleet, fairbeat_cli, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +189,46 @@ def test_a_kind_moved_to_its_own_worker_runs_there_without_a_restart(
         ("routing.set", "jobs.solo"),
     ]
     assert routing(live, "show", "--kind", "test.send")["kinds"][0]["queue"] != "jobs.solo"
+
+
+def test_status_explains_why_a_paused_workspace_waits(live: Fleet) -> None:
+    cli_ok(live, "workspace", "pause", "held-ws", "--why", "status test")
+    try:
+        for n in range(3):
+            enqueue(live, "held-ws", "test.send", "--payload", f'{{"tag": "held{n}"}}')
+
+        def explained() -> dict[str, Any] | None:
+            status = json.loads(cli_ok(live, "status", "--json").stdout)["explain"]
+            held = status["workspaces"].get("held-ws", {})
+            ready = held.get("waiting") and status["last_runs"]["dispatch"]
+            return status if ready and status["fleet"]["workers"] else None
+
+        status = wait_for(explained, "status to explain the paused workspace")
+        held = status["workspaces"]["held-ws"]
+        assert held["paused"] is True and held["pending"] == 3 and held["due"] == 3
+        assert held["waiting"] == {"WORKSPACE_PAUSED": 3} and held["in_flight"] == 0
+        assert status["fleet"]["slots"] >= 1 and "jobs.default" in status["fleet"]["queues"]
+        assert {"dispatch", "gate", "maintenance"} == set(status["last_runs"])
+        text = cli_ok(live, "status").stdout
+        assert "held-ws" in text and "WORKSPACE_PAUSED=3" in text and "live worker" in text
+    finally:
+        cli_ok(live, "workspace", "resume", "held-ws", "--why", "status test over")
+
+
+def test_status_watch_redraws_until_interrupted(live: Fleet) -> None:
+    proc = subprocess.Popen(
+        [fairbeat_cli(), "status", "--watch", "--interval", "0.3"],
+        env={**live.env, "TTY_COMPATIBLE": "1", "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    seen = 0
+    try:
+        while seen < 2:  # the first draw and one refresh
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "no output"
+            seen += b"active workspaces" in line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
