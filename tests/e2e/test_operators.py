@@ -125,7 +125,7 @@ def test_every_operator_action_is_in_the_audit_trail(live: Fleet) -> None:
     mine = json.loads(cli_ok(live, "audit", "--workspace", "audit-ws", "--json").stdout)
     assert {a["target"] for a in mine["actions"]} == {"audit-ws"}
     assert len(mine["actions"]) == 4
-    assert "workspace.pause" in cli_ok(live, "audit", "--workspace", "audit-ws").stdout
+    assert "ana@ops" in cli_ok(live, "audit", "--workspace", "audit-ws").stdout
 
 
 def test_an_action_without_why_is_refused_and_a_bad_since_named(live: Fleet) -> None:
