@@ -9,16 +9,14 @@ import re
 import socket
 import sys
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Connection
 
-from fairbeat.store import operator
-from fairbeat.tasks.application import default_app
-from fairbeat.tasks.runtime import runtime_of
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 console = Console()
 err = Console(stderr=True)
@@ -43,6 +41,8 @@ def record(
     value: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record one action in ``conn``'s transaction (with the change it explains)."""
+    from fairbeat.store import operator
+
     who = operator_name(who)
     operator.record(conn, at=at, who=who, action=action, why=why, target=target, value=value)
     return {"at": at, "who": who, "action": action, "target": target, "value": value, "why": why}
@@ -73,7 +73,10 @@ def audit_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Who changed what, when and why: every operator action, newest first."""
-    rt = runtime_of(default_app())
+    from fairbeat.cli_support import runtime
+    from fairbeat.store import operator
+
+    rt = runtime()
     try:
         start = parse_since(since, rt.now()) if since else None
     except ValueError as exc:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import errno
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from fairbeat import cli_errors, cli_jobs, controls
+from fairbeat import audit, cli_errors, cli_jobs, controls
 from fairbeat.cli_errors import EXIT_FAILURE, EXIT_TEMPFAIL, CliError
 from fairbeat.cli_output import console, show
 from fairbeat.cli_support import app, check_imports, emit_json, runtime
 from fairbeat.prune_cli import prune_cmd
+from fairbeat.routing_cli import routing_cli
 from fairbeat.schedule_cli import schedule_cli
 
 if TYPE_CHECKING:
@@ -150,21 +151,45 @@ def status_cmd(
         int, typer.Option(min=1, help="Workspaces shown; the rest summed as one line.")
     ] = 10,
     as_json: JsonFlag = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh live until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(min=0.2, help="--watch: seconds between.")] = 2.0,
 ) -> None:
-    """Health: jobs of the busiest workspaces, due backlog, queue age, stale work.
+    """Health, and why: jobs of the busiest workspaces, due backlog, queue age,
+    stale work; each active workspace's quota, rung, pause and waiting reasons;
+    the fleet; the last dispatch, gate and maintenance runs.
 
     Counts every live job (pending, claimed, running) and the jobs finished
     within the health window (FAIRBEAT_HEALTH_WINDOW_S).
     """
+    from fairbeat import status_view
     from fairbeat.cli_status import show_status
+    from fairbeat.tasks.explain import explain
     from fairbeat.tasks.health import status_report
 
     rt = runtime()
-    report = status_report(rt, rt.now(), top)
+    if watch:
+        status_view.watch(lambda: _status_renderable(rt, top), interval, console)
+        return
+    now = rt.now()
+    report = status_report(rt, now, top)
     if as_json:
-        emit_json(report)
+        emit_json({**report, "explain": explain(app(), now)})
     else:
         show_status(report)
+        console.print(status_view.explained(explain(app(), now), top))
+
+
+def _status_renderable(rt: Any, top: int) -> Any:
+    from rich.console import Group
+
+    from fairbeat import status_view
+    from fairbeat.cli_status import status_tables
+    from fairbeat.tasks.explain import explain
+    from fairbeat.tasks.health import status_report
+
+    now = rt.now()
+    report = status_report(rt, now, top)
+    return Group(*status_tables(report), status_view.explained(explain(app(), now), top))
 
 
 maintenance_cli = typer.Typer(no_args_is_help=True, help="Recovery, health snapshot, alerts.")
@@ -260,6 +285,8 @@ cli.add_typer(controls.capacity_cli, name="capacity")
 cli.add_typer(controls.ladder_cli, name="ladder")
 cli.add_typer(controls.gate_cli, name="gate")
 cli.add_typer(schedule_cli, name="schedule")
+cli.command("audit")(audit.audit_cmd)
+cli.add_typer(routing_cli, name="routing")
 
 
 @cli.command("canary")

@@ -20,6 +20,8 @@ from fairbeat.cli_support import (
 from fairbeat.family_cli import jobs_tree
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+Why = Annotated[str, typer.Option("--why", help="Why: kept in the audit trail.")]
+Who = Annotated[str | None, typer.Option("--who", help="Who (default: user@host).")]
 
 jobs_cli = typer.Typer(no_args_is_help=True, help="List, retry and cancel jobs; show a family.")
 jobs_cli.command("tree")(jobs_tree)
@@ -63,9 +65,13 @@ def jobs_retry(
     job_ids: Annotated[list[int] | None, typer.Argument(help="Dead-lettered job ids.")] = None,
     all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead letter.")] = False,
     workspace: Annotated[str | None, typer.Option(help="With --all-failed: one workspace.")] = None,
+    *,
+    why: Why,
+    who: Who = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run dead-lettered (FAILED) jobs again, with fresh attempts."""
+    from fairbeat import audit
     from fairbeat.store import job_queries
     from fairbeat.tasks.kick import kick
 
@@ -77,6 +83,8 @@ def jobs_retry(
         if ids is not None:
             refuse_unknown(ids, job_queries.existing(conn, ids), "retried")
         retried = job_queries.retry_dead(conn, rt.now(), ids, workspace)
+        value = {"requested": ids or "all-failed", "retried": retried}
+        audit.record(conn, rt.now(), "jobs.retry", why, who, workspace, value)
     if retried:
         from fairbeat.cli_support import app
 
@@ -147,25 +155,33 @@ def _show_workspace(row: dict[str, Any], as_json: bool) -> None:
         console.print(", ".join(f"{k}={v}" for k, v in shown.items()), highlight=False)
 
 
-def _set_workspace(workspace: str, as_json: bool, **values: Any) -> None:
+def _set_workspace(
+    workspace: str, as_json: bool, action: tuple[str, str, str | None], **values: Any
+) -> None:
+    """Change WORKSPACE's row and record ``action`` (name, why, who) in one transaction."""
+    from fairbeat import audit
     from fairbeat.store import workspaces
 
     rt = runtime()
+    name, why, who = action
     with rt.engine.begin() as conn:
         row = workspaces.update_settings(conn, workspace, rt.now(), **values)
+        audit.record(conn, rt.now(), name, why, who, workspace, values)
     _show_workspace(row, as_json)
 
 
 @workspace_cli.command("pause")
-def workspace_pause(workspace: str, as_json: JsonFlag = False) -> None:
+def workspace_pause(workspace: str, why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Stop dispatching WORKSPACE's jobs; they stay PENDING (WORKSPACE_PAUSED)."""
-    _set_workspace(check_workspace(workspace), as_json, paused=True)
+    _set_workspace(check_workspace(workspace), as_json, ("workspace.pause", why, who), paused=True)
 
 
 @workspace_cli.command("resume")
-def workspace_resume(workspace: str, as_json: JsonFlag = False) -> None:
+def workspace_resume(workspace: str, why: Why, who: Who = None, as_json: JsonFlag = False) -> None:
     """Dispatch WORKSPACE's jobs again."""
-    _set_workspace(check_workspace(workspace), as_json, paused=False)
+    _set_workspace(
+        check_workspace(workspace), as_json, ("workspace.resume", why, who), paused=False
+    )
 
 
 SETTABLE = "--tier, --weight, --high-quota/--no-high-quota or --rate-limit"
@@ -184,6 +200,9 @@ def workspace_set(
     rate_limit: Annotated[
         float | None, typer.Option(min=0, help="Jobs started per second; 0: no limit at all.")
     ] = None,
+    *,
+    why: Why,
+    who: Who = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Set WORKSPACE's tier, weight, quota-ladder flag or start rate limit."""
@@ -206,7 +225,7 @@ def workspace_set(
     settings = runtime().settings
     if tier is not None and tier not in settings.tier_quotas:
         raise CliError(f"unknown tier {tier!r}; known: {', '.join(sorted(settings.tier_quotas))}")
-    _set_workspace(workspace, as_json, **values)
+    _set_workspace(workspace, as_json, ("workspace.set", why, who), **values)
 
 
 @workspace_cli.command("show")

@@ -43,9 +43,13 @@ def jobs_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def show_status(report: dict[str, Any]) -> None:
-    console.print(jobs_table(report))
+def status_tables(report: dict[str, Any]) -> list[Table]:
     health = Table("figure", "value", title=f"health (last {report['window_s']:g} s)")
     for key in HEALTH_ROWS:
         health.add_row(key, cell(report[key]))
-    console.print(health)
+    return [jobs_table(report), health]
+
+
+def show_status(report: dict[str, Any]) -> None:
+    for table in status_tables(report):
+        console.print(table)

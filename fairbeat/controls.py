@@ -3,8 +3,6 @@ recorded in ``operator_action`` with who made it, when and why."""
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated, Any
 
 import typer
@@ -40,13 +38,11 @@ def _audit(
     target: str | None = None,
     value: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from fairbeat.store import operator
+    from fairbeat import audit
 
     rt = runtime()
-    at, who = rt.now(), who or f"{getpass.getuser()}@{socket.gethostname()}"
     with rt.engine.begin() as conn:
-        operator.record(conn, at=at, who=who, action=action, why=why, target=target, value=value)
-    return {"at": at, "who": who, "action": action, "target": target, "value": value, "why": why}
+        return audit.record(conn, rt.now(), action, why, who, target, value)
 
 
 def _changed(action: str, why: str, who: str | None, as_json: bool, **audit: Any) -> None:
@@ -151,6 +147,9 @@ def gate_run(
     window: Annotated[
         str | None, typer.Option(help="Window start, ISO 8601 with a zone; finished and aligned.")
     ] = None,
+    *,
+    why: Why,
+    who: Who = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a window now (default: the one that ended last)."""
@@ -165,6 +164,7 @@ def gate_run(
         report = run_gate(app(), start, manual=True)
     except (GateUnavailable, WindowRefused) as exc:
         raise CliError(str(exc), EXIT_FAILURE) from None
+    _audit("gate.run", why, who, value={"window": window or "last"})
     _emit(report, as_json, "gate")
 
 

@@ -13,10 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fairbeat import audit
-from fairbeat.scheduling.routing import routing_view
-from fairbeat.store import job_queries
-from fairbeat.tasks.application import default_app
-from fairbeat.tasks.runtime import Runtime, runtime_of
+from fairbeat.cli_support import runtime
 
 console = Console()
 err = Console(stderr=True)
@@ -27,7 +24,10 @@ Kinds = Annotated[
 ]
 
 
-def _view(rt: Runtime, extra_kinds: list[str]) -> dict[str, Any]:
+def _view(rt: Any, extra_kinds: list[str]) -> dict[str, Any]:
+    from fairbeat.scheduling.routing import routing_view
+    from fairbeat.store import job_queries
+
     with rt.engine.connect() as conn:
         kinds = job_queries.live_kinds(conn)
     consumers: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -47,7 +47,7 @@ def _view(rt: Runtime, extra_kinds: list[str]) -> dict[str, Any]:
 @routing_cli.command("show")
 def routing_show(kind: Kinds = None, as_json: JsonFlag = False) -> None:
     """The rules (operator's first), where each live kind goes, each queue's workers."""
-    view = _view(runtime_of(default_app()), kind or [])
+    view = _view(runtime(), kind or [])
     if as_json:
         sys.stdout.write(json.dumps(view, indent=2) + "\n")
         return
@@ -63,7 +63,7 @@ def routing_show(kind: Kinds = None, as_json: JsonFlag = False) -> None:
 
 
 def _change(pattern: str, queue: str | None, why: str, who: str | None) -> dict[str, Any]:
-    rt = runtime_of(default_app())
+    rt = runtime()
     if not pattern.strip():
         raise _fail("PATTERN: give a kind or a glob, e.g. report.*")
     if queue is not None and queue == rt.settings.control_queue:

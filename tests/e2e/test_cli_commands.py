@@ -52,7 +52,12 @@ def test_status_shows_the_top_workspaces_and_the_rest_as_one_line(migrated: Path
 
 @pytest.mark.parametrize(
     "args",
-    [["ladder", "show"], ["capacity", "show"], ["maintenance", "run"], ["gate", "run"]],
+    [
+        ["ladder", "show"],
+        ["capacity", "show"],
+        ["maintenance", "run"],
+        ["gate", "run", "--why", "t"],
+    ],
 )
 def test_reports_print_as_tables(migrated: Path, args: list[str], run: Cli) -> None:
     result = run(migrated, *args)

@@ -102,8 +102,10 @@ def test_an_invalid_setting_names_the_variable(
 
 
 def test_gate_window_that_is_not_an_iso_time(migrated: Path, run: Cli) -> None:
-    assert_one_line_error(run(migrated, "gate", "run", "--window", "yesterday"), "--window")
-    naive = run(migrated, "gate", "run", "--window", "2026-11-22T14:45:00")
+    assert_one_line_error(
+        run(migrated, "gate", "run", "--why", "t", "--window", "yesterday"), "--window"
+    )
+    naive = run(migrated, "gate", "run", "--why", "t", "--window", "2026-11-22T14:45:00")
     assert_one_line_error(naive, "--window", "timezone")
 
 
@@ -117,13 +119,17 @@ def test_job_ids_out_of_range_or_unknown_are_named(migrated: Path, verb: str, ru
 
 
 def test_workspace_set_with_nothing_to_set_or_an_empty_id(migrated: Path, run: Cli) -> None:
-    assert_one_line_error(run(migrated, "workspace", "set", "acme"), "nothing to set", "--tier")
-    assert_one_line_error(run(migrated, "workspace", "set", "", "--weight", "2"), "WORKSPACE")
-    assert_one_line_error(run(migrated, "workspace", "pause", " "), "WORKSPACE")
+    assert_one_line_error(
+        run(migrated, "workspace", "set", "acme", "--why", "t"), "nothing to set", "--tier"
+    )
+    assert_one_line_error(
+        run(migrated, "workspace", "set", "", "--weight", "2", "--why", "t"), "WORKSPACE"
+    )
+    assert_one_line_error(run(migrated, "workspace", "pause", " ", "--why", "t"), "WORKSPACE")
 
 
 def test_workspace_rate_limit_zero_means_no_limit(migrated: Path, run: Cli) -> None:
-    result = run(migrated, "workspace", "set", "acme", "--rate-limit", "0", "--json")
+    result = run(migrated, "workspace", "set", "acme", "--rate-limit", "0", "--why", "t", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rate_limit_per_s"] == 0
 
@@ -145,8 +151,8 @@ def test_flowers_port_already_in_use(migrated: Path, listening: int, run: Cli) -
 
 def test_debug_shows_the_traceback(migrated: Path, run: Cli) -> None:
     for args, settings in (
-        (["--debug", "gate", "run", "--window", "yesterday"], {}),
-        (["gate", "run", "--window", "yesterday"], {"debug": "1"}),
+        (["--debug", "gate", "run", "--why", "t", "--window", "yesterday"], {}),
+        (["gate", "run", "--why", "t", "--window", "yesterday"], {"debug": "1"}),
     ):
         result = run(migrated, *args, **settings)
         assert result.returncode != 0

@@ -38,7 +38,7 @@ def test_a_bad_window_is_refused_in_one_line_and_nothing_written(
     live: Fleet, window: str, reason: str
 ) -> None:
     before = gate_runs(live)
-    result = live.run_cli("gate", "run", "--window", window)
+    result = live.run_cli("gate", "run", "--why", "test", "--window", window)
     assert result.returncode == 1
     assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stdout + result.stderr
@@ -49,7 +49,7 @@ def test_an_unfinished_window_is_refused(live: Fleet) -> None:
     now = datetime.now(UTC)
     epoch = int(now.timestamp())
     current = datetime.fromtimestamp(epoch - epoch % 900, UTC)
-    result = live.run_cli("gate", "run", "--window", current.isoformat())
+    result = live.run_cli("gate", "run", "--why", "test", "--window", current.isoformat())
     assert result.returncode == 1 and "WINDOW_NOT_FINISHED" in result.stderr
 
 
@@ -72,7 +72,7 @@ def test_reset_repairs_a_frozen_gate_and_is_audited(live: Fleet) -> None:
     past = (datetime.now(UTC) - timedelta(days=1)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    report = live.run_cli("gate", "run", "--window", past.isoformat(), "--json")
+    report = live.run_cli("gate", "run", "--why", "test", "--window", past.isoformat(), "--json")
     assert report.returncode == 0, report.stdout + report.stderr
     assert json.loads(report.stdout)["written"] is True
     with live.engine.connect() as conn:

@@ -164,7 +164,9 @@ def test_a_dead_letter_is_retried_by_the_operator(live: Fleet) -> None:
     dead = live.wait_status(job_id, "FAILED")
     listed = json.loads(live.run_cli("jobs", "list", "--status", "FAILED", "--json").stdout)
     assert job_id in [j["id"] for j in listed["jobs"]]
-    retried = json.loads(live.run_cli("jobs", "retry", str(job_id), "--json").stdout)
+    retried = json.loads(
+        live.run_cli("jobs", "retry", str(job_id), "--why", "test", "--json").stdout
+    )
     assert retried == {"retried": [job_id], "not_failed": []}
 
     # It runs again under a new fence, and fails again: the handler is still broken.

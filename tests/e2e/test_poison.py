@@ -110,7 +110,7 @@ def test_poison_rows_and_a_broken_workspace_never_stop_the_innocent(fleet: Fleet
     [("--rate-limit", "inf"), ("--rate-limit", "nan"), ("--rate-limit", "-1"), ("--weight", "nan")],
 )
 def test_the_cli_refuses_a_limit_no_tick_could_use(fleet: Fleet, option: str, value: str) -> None:
-    result = fleet.run_cli("workspace", "set", "cli-poison", option, value)
+    result = fleet.run_cli("workspace", "set", "cli-poison", option, value, "--why", "t")
     assert result.returncode == 2, result.stdout
     assert "Traceback" not in result.stderr
     assert option.lstrip("-").split("-")[0] in result.stderr.lower()
