@@ -111,7 +111,7 @@ def test_gate_window_that_is_not_an_iso_time(migrated: Path, run: Cli) -> None:
 
 @pytest.mark.parametrize("verb", ["cancel", "retry"])
 def test_job_ids_out_of_range_or_unknown_are_named(migrated: Path, verb: str, run: Cli) -> None:
-    why = ["--why", "test"] if verb == "cancel" else []
+    why = ["--why", "test"]
     too_big = str(2**64)
     result = run(migrated, "jobs", verb, "5", too_big, *why)
     assert_one_line_error(result, "out of range", too_big)
