@@ -46,10 +46,24 @@ def flower(live: Fleet) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: get(base, "/api/workers?refresh=1") is not None, "Flower to answer")
+        _until_flower_hears_events(live, base)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _until_flower_hears_events(live: Fleet, base: str) -> None:
+    """Flower answers before its event receiver listens, and events sent before
+    that are lost: send warm-up jobs until one shows up."""
+    for n in range(20):
+        enqueue(live, "flower-warmup", "test.send", "--payload", f'{{"tag": "warm{n}"}}')
+        try:
+            wait_for(lambda: get(base, "/api/tasks?taskname=test.send"), "a warm-up job", 10)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("Flower never listed a warm-up job")
 
 
 def get(base: str, path: str, auth: str | None = FLOWER_AUTH) -> Any:
@@ -209,7 +223,11 @@ def test_status_explains_why_a_paused_workspace_waits(live: Fleet) -> None:
         assert held["waiting"] == {"WORKSPACE_PAUSED": 3} and held["in_flight"] == 0
         assert status["fleet"]["slots"] >= 1 and "jobs.default" in status["fleet"]["queues"]
         assert {"dispatch", "gate", "maintenance"} == set(status["last_runs"])
-        text = cli_ok(live, "status").stdout
+        wide = {**live.env, "COLUMNS": "200"}
+        shown = subprocess.run(
+            [fairbeat_cli(), "status"], env=wide, capture_output=True, text=True, timeout=60
+        )
+        text = shown.stdout
         assert "held-ws" in text and "WORKSPACE_PAUSED=3" in text and "live worker" in text
     finally:
         cli_ok(live, "workspace", "resume", "held-ws", "--why", "status test over")
