@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from kombu import Exchange, Queue
 
 from fairbeat.beat_schedule import build_schedule
@@ -27,6 +29,22 @@ FAIRBEAT_TASK_MODULES = [
     "fairbeat.tasks.canary_jobs",
     "fairbeat.tasks.schedule",
 ]
+
+
+class ShownNameAMQP(AMQP):
+    """Celery's message building, with the task-sent event named as shown.
+
+    A run is shown under its job's kind (``shadow``), but Celery names its
+    task-sent event by the real task (``fairbeat.run``); a sent event that
+    reaches Flower after the worker's events would rename the task back.
+    """
+
+    def as_task_v2(self, task_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        message = super().as_task_v2(task_id, name, *args, **kwargs)
+        shadow = message.headers.get("shadow")
+        if shadow and message.sent_event:
+            message.sent_event["name"] = shadow
+        return message
 
 
 def _queue(name: str) -> Queue:
@@ -52,7 +70,7 @@ def create_app(settings: Settings) -> Celery:
     """The Celery app for ``settings``. Raises ``SettingsError`` (naming
     FAIRBEAT_IMPORTS) when a handler module does not import."""
     check_imports(settings.imports)
-    app = Celery("fairbeat", set_as_current=True)
+    app = Celery("fairbeat", set_as_current=True, amqp=ShownNameAMQP)
     app.fairbeat_runtime = Runtime(settings)  # type: ignore[attr-defined]
     queues = [_queue(name) for name in [settings.control_queue, *settings.job_queues]]
     app.conf.update(
