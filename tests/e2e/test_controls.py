@@ -52,6 +52,7 @@ def test_capacity_ladder_and_gate_controls_are_audited(live: Fleet) -> None:
         "ladder.unpin",
         "gate.promotion",
         "gate.promotion",
+        "gate.run",
     ]
     assert actions[0].why == "incident 7"
 
