@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import JobStatus
+from fairbeat.store import poison
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import due, fenced, job
 
@@ -88,3 +89,19 @@ def release_claim(conn: Connection, claim: Claim) -> bool:
         .values(status=JobStatus.PENDING.value, claimed_at=None)
     )
     return result.rowcount == 1
+
+
+def due_in_workspace(conn: Connection, workspace: str, now: datetime, limit: int) -> Any:
+    """The ids of ``workspace``'s due jobs in the order they start: priority, then
+    run_at, then id; loadable rows only (see :mod:`fairbeat.store.poison`)."""
+    return (
+        select(job.c.id)
+        .where(
+            job.c.status == JobStatus.PENDING.value,
+            job.c.workspace_id == workspace,
+            job.c.run_at <= now,
+            poison.claimable(conn),
+        )
+        .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
+        .limit(limit)
+    )

@@ -26,9 +26,8 @@ from fairbeat.scheduling.concurrency import (
     full_keys,
     scope_of,
 )
-from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
-from fairbeat.store import poison
-from fairbeat.store.claiming import Claim, claim_ids
+from fairbeat.scheduling.jobstate import IN_FLIGHT
+from fairbeat.store.claiming import Claim, claim_ids, due_in_workspace
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import job
 from fairbeat.store.models import job_concurrency_key_table
@@ -79,17 +78,7 @@ def in_flight_by_key(conn: Connection) -> tuple[dict[ScopedKey, int], dict[Scope
 def _candidates(
     conn: Connection, now: datetime, workspace: str, n: int, full: frozenset[ScopedKey]
 ) -> list[int]:
-    query = (
-        select(job.c.id)
-        .where(
-            job.c.status == JobStatus.PENDING.value,
-            job.c.workspace_id == workspace,
-            job.c.run_at <= now,
-            poison.claimable(conn),
-        )
-        .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
-        .limit(n * LOOKAHEAD)
-    )
+    query = due_in_workspace(conn, workspace, now, n * LOOKAHEAD)
     if full:
         blocked = exists().where(
             jck.c.job_id == job.c.id, tuple_(jck.c.scope, jck.c.key).in_(sorted(full))

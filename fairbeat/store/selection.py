@@ -27,7 +27,7 @@ from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
 from fairbeat.scheduling.limits import check_limits
 from fairbeat.scheduling.quota import WorkspaceProfile as WorkspaceProfile
 from fairbeat.store import concurrency, poison
-from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids
+from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids, due_in_workspace
 from fairbeat.store.db import is_postgres
 from fairbeat.store.jobs import job
 from fairbeat.store.models import UTCDateTime, workspace_table
@@ -191,17 +191,7 @@ def claim_planned(
         # per-workspace claim is as safe and, at embedded scale, as fast.
         claims = []
         for workspace, n in wanted.items():
-            candidates = (
-                select(job.c.id)
-                .where(
-                    job.c.status == JobStatus.PENDING.value,
-                    job.c.workspace_id == workspace,
-                    job.c.run_at <= now,
-                    poison.claimable(conn),
-                )
-                .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
-                .limit(n)
-            )
+            candidates = due_in_workspace(conn, workspace, now, n)
             guard = still_current("dispatch", run_id, fence) if run_id is not None else None
             claims.extend(claim_ids(conn, candidates, now, guard))
     return sorted(claims, key=lambda c: c.order_key)
