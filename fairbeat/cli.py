@@ -376,4 +376,4 @@ def _simulate_fairness(plot: str | None, as_json: bool) -> None:
 
 
 def main() -> None:
-    cli_errors.run(cli)
+    cli_errors.run_typer(cli)

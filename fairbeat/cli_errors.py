@@ -138,6 +138,41 @@ def report(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
 
 
+def _click_error(exc: BaseException) -> bool:
+    # Typer vendors click, so its exception classes are private; every one of
+    # them (usage errors included) answers to click's ClickException interface.
+    return hasattr(exc, "exit_code") and hasattr(exc, "format_message")
+
+
+def run_typer(app: Any) -> None:
+    """Run a Typer app with :func:`run`, so that what click refuses itself (a
+    missing option, a value that is not a number) is one line too."""
+    import typer
+    import typer.main
+
+    command = typer.main.get_command(app)
+
+    def invoke() -> None:
+        try:
+            code = command.main(standalone_mode=False)
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+        except Exception as exc:
+            if not _click_error(exc):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.stdout.write(str(exc.format_message()) + "\n")  # type: ignore[attr-defined]
+                sys.exit(int(exc.exit_code))  # type: ignore[attr-defined]
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            message = one_line(str(exc.format_message()))  # type: ignore[attr-defined]
+            raise CliError(message + where, int(exc.exit_code)) from None  # type: ignore[attr-defined]
+        if isinstance(code, int) and code:
+            sys.exit(code)
+
+    run(invoke)
+
+
 def run(command: Callable[[], Any]) -> None:
     """Run ``command``; on an exception print one line (with ``--debug``: the
     traceback first) and exit non-zero."""

@@ -158,3 +158,22 @@ def test_debug_shows_the_traceback(migrated: Path, run: Cli) -> None:
         assert result.returncode != 0
         assert "Traceback (most recent call last)" in result.stderr
         assert result.stderr.splitlines()[-1].startswith("error: --window")
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["gate", "reset"], ["--why", "fairbeat gate reset --help"]),
+        (["capacity", "pin", "many", "--why", "x"], ["capacity", "integer"]),
+        (["status", "--top", "0"], ["--top"]),
+        (["no-such-command"], ["no-such-command"]),
+    ],
+    ids=["missing option", "not a number", "out of range", "unknown command"],
+)
+def test_what_click_refuses_is_one_line_too(
+    migrated: Path, run: Cli, args: list[str], names: list[str]
+) -> None:
+    # Typer's own refusals used to print a usage box of several lines.
+    result = run(migrated, *args)
+    assert result.returncode == 2
+    assert_one_line_error(result, *names)
