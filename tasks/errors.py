@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class EnqueueError(ValueError):
     """A job was refused at enqueue; ``field`` names the argument at fault.
@@ -18,11 +20,15 @@ class EnqueueError(ValueError):
 
 class UnknownKind(EnqueueError):
     def __init__(self, kind: str, known: list[str]) -> None:
-        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        # A near miss first: a typo is the usual cause, and the list is cut at ten.
+        close = difflib.get_close_matches(kind, known, n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        ordered = close + [k for k in known if k not in close]
+        shown = ", ".join(ordered[:10]) + (", ..." if len(ordered) > 10 else "")
         super().__init__(
             "kind",
-            f"no task named {kind!r} is registered (set FAIRBEAT_IMPORTS to the modules "
-            f"that define your handlers); known kinds: {shown or 'none'}",
+            f"no task named {kind!r} is registered ({hint}set FAIRBEAT_IMPORTS to the "
+            f"modules that define your handlers); known kinds: {shown or 'none'}",
         )
         self.kind = kind
 
