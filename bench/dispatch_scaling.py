@@ -42,37 +42,22 @@ RANKED = text(
 def _fill(engine: Engine, backlog: int, workspaces: int) -> None:
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE job"))
-        conn.execute(
-            text(
-                """INSERT INTO job (workspace_id, kind, payload, run_at, created_at)
-                   SELECT 'ws' || lpad((g % :w)::text, 6, '0'), 'bench.work', '{}',
-                          now() - make_interval(secs => g % 600), now()
-                   FROM generate_series(1, :n) g"""
-            ),
-            {"w": workspaces, "n": backlog},
-        )
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE job"))
-
-
-def _reset(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE job SET status = 'PENDING' WHERE status = 'CLAIMED'"))
-    harness.flush(harness.FAIRBEAT_REDIS)
+        harness.insert_due_backlog(conn, backlog, workspaces)
+    harness.vacuum_jobs(engine)
 
 
 def _time_ticks(app: Celery, engine: Engine) -> dict[str, Any]:
     dispatcher = Dispatcher(app)
     cap = dispatcher.settings.partition_cap
     dispatcher.tick(fence=0, redis_ok=True)  # warm caches and plans
-    _reset(engine)
+    harness.release_claims(engine)
     times, claimed = [], []
     for _ in range(TICKS):
         started = time.perf_counter()
         report = dispatcher.tick(fence=0, redis_ok=True)
         times.append(time.perf_counter() - started)
         claimed.append(report.claimed)
-        _reset(engine)
+        harness.release_claims(engine)
     ranked = []
     for _ in range(3):
         started = time.perf_counter()

@@ -176,3 +176,29 @@ def emit(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]],
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         render(data)
+
+
+def insert_due_backlog(conn: Any, jobs: int, workspaces: int) -> None:
+    """``jobs`` due PENDING no-op jobs spread over ``workspaces`` (PostgreSQL)."""
+    conn.execute(
+        text(
+            """INSERT INTO job (workspace_id, kind, payload, run_at, created_at)
+               SELECT 'ws' || lpad((g % :w)::text, 6, '0'), 'bench.work', '{}',
+                      now() - make_interval(secs => g % 600), now()
+               FROM generate_series(1, :n) g"""
+        ),
+        {"w": workspaces, "n": jobs},
+    )
+
+
+def vacuum_jobs(engine: Any) -> None:
+    """Fresh planner statistics after a bulk insert, as a long-running table has."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE job"))
+
+
+def release_claims(engine: Any) -> None:
+    """Put every claimed job back, and forget fairbeat's Redis state, between runs."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job SET status = 'PENDING' WHERE status = 'CLAIMED'"))
+    flush(FAIRBEAT_REDIS)

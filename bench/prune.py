@@ -57,23 +57,8 @@ def _fill(engine: Engine, finished: int) -> None:
             ),
             {"w": WORKSPACES, "n": finished},
         )
-        conn.execute(
-            text(
-                """INSERT INTO job (workspace_id, kind, payload, run_at, created_at)
-                   SELECT 'ws' || lpad((g % :w)::text, 6, '0'), 'bench.work', '{}',
-                          now() - make_interval(secs => g % 600), now()
-                   FROM generate_series(1, :n) g"""
-            ),
-            {"w": WORKSPACES, "n": BACKLOG},
-        )
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE job"))
-
-
-def _reset(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE job SET status = 'PENDING' WHERE status = 'CLAIMED'"))
-    harness.flush(harness.FAIRBEAT_REDIS)
+        harness.insert_due_backlog(conn, BACKLOG, WORKSPACES)
+    harness.vacuum_jobs(engine)
 
 
 def _stats(times: list[float]) -> dict[str, Any]:
@@ -119,7 +104,7 @@ def _interleaved(app: Celery, engine: Engine, active: Event) -> dict[str, list[f
     """Blocks of ticks alone and beside the pruner, in ABBA order, so drift cancels."""
     dispatcher = Dispatcher(app)
     dispatcher.tick(fence=0, redis_ok=True)  # warm caches and plans
-    _reset(engine)
+    harness.release_claims(engine)
     times: dict[str, list[float]] = {"alone": [], "pruning": []}
     for block in range(BLOCKS):
         for mode in ("alone", "pruning") if block % 2 == 0 else ("pruning", "alone"):
@@ -132,7 +117,7 @@ def _interleaved(app: Celery, engine: Engine, active: Event) -> dict[str, list[f
                 started = time.perf_counter()
                 dispatcher.tick(fence=0, redis_ok=True)
                 times[mode].append(time.perf_counter() - started)
-                _reset(engine)
+                harness.release_claims(engine)
     active.clear()
     return times
 
