@@ -118,8 +118,9 @@ def save(
     log_change(reading)
 
 
-def fleet(rt: Runtime, redis_ok: bool) -> FleetCap:
-    """What the live workers can start: their reported slots, or one worker's worth."""
+def fleet(rt: Runtime, redis_ok: bool, finish_rate_per_s: float = 0.0) -> FleetCap:
+    """What the live workers can start: their reported slots, or one worker's worth,
+    and ``FAIRBEAT_CLAIM_AHEAD_S`` of work at the rate they finish jobs."""
     workers = []
     if redis_ok:
         try:
@@ -132,6 +133,8 @@ def fleet(rt: Runtime, redis_ok: bool) -> FleetCap:
         job_queues=s.job_queues,
         claims_per_slot=s.fleet_claims_per_slot,
         default_slots=s.worker_concurrency,
+        finish_rate_per_s=finish_rate_per_s,
+        claim_ahead_s=s.claim_ahead_s,
     )
 
 

@@ -22,7 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task, shared_task
@@ -33,7 +33,7 @@ from fairbeat.scheduling.cost import CostPlan
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.fleet import FleetCap
 from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of
-from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM
+from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM, PARTITION_CAP
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
 from fairbeat.store import claiming, runs, selection
@@ -49,6 +49,8 @@ REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
 BACKING_OFF = "BACKING_OFF"
 # After a failed run, kicks wait this many dispatch intervals (at least a second).
 BACKOFF_INTERVALS = 5
+# The fleet's finish rate, which sizes the claims ahead, is read over this window.
+FINISH_RATE_WINDOW_S = 2.0
 
 
 def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
@@ -199,13 +201,13 @@ class Dispatcher:
             return False  # declared stale, or superseded: stop
         if redis_ok:
             self.rt.live.mark_kicks_seen(seq)
-        filled_batch = report.claimed == self.settings.claim_batch
+        again_now = more_room(report, self.settings.claim_batch)
         kicked = redis_ok and self.rt.live.kick_seq() > seq
-        if not (filled_batch or kicked) or time.monotonic() > deadline:
+        if not (again_now or kicked) or time.monotonic() > deadline:
             return False
         if redis_ok and not self.rt.live.renew_dispatch(run.fence, self.lease_ms):
             return False  # superseded: stop writing
-        if not filled_batch:
+        if not again_now:
             # Let finishing jobs gather: one tick per burst of kicks.
             time.sleep(self.settings.kick_debounce_ms / 1000)
         return True
@@ -245,11 +247,13 @@ class Dispatcher:
             due = selection.due_by_workspace(conn, now, cap + 1)
             in_flight = selection.in_flight_by_workspace(conn)
             profiles = selection.profiles(conn, due)
+            since = now - timedelta(seconds=FINISH_RATE_WINDOW_S)
+            finish_rate = selection.finished_since(conn, since) / FINISH_RATE_WINDOW_S
         total_in_flight = sum(in_flight.values())
         reading = capacity.decide(
             self.rt, now.timestamp(), len(due), sum(due.values()), total_in_flight, redis_ok
         )
-        fleet = capacity.fleet(self.rt, redis_ok)
+        fleet = capacity.fleet(self.rt, redis_ok, finish_rate)
         tier_limits = self.settings.tier_rate_limits
         limits = {w: r for w in due if (r := rate_limit_of(profiles[w], tier_limits))}
         tats = capacity.rate_tats(self.rt, limits) if redis_ok else None
@@ -353,6 +357,18 @@ class Dispatcher:
             self.rt.live.save_fair_state(fence, state)
         except RedisError:
             log.warning("fair state not saved", extra={"action": "dispatch.state_not_saved"})
+
+
+def more_room(report: TickReport, batch: int) -> bool:
+    """Whether the next tick can claim at once: this one filled the claim batch,
+    or claimed all it planned while the per-tick partition cap, not the room,
+    held a workspace back (one busy workspace alone must not leave slots idle
+    for a debounce per ``FAIRBEAT_PARTITION_CAP`` jobs)."""
+    if report.claimed == batch:
+        return True
+    room = min(report.capacity, report.fleet_capacity) - report.in_flight
+    capped = report.unclaimed.get(PARTITION_CAP, 0) > 0
+    return capped and 0 < report.claimed == report.planned < min(room, batch)
 
 
 def tick_report(

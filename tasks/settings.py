@@ -65,6 +65,9 @@ DEFAULT_GLOBAL_CAPACITY = 32
 # the broker, and no claim waits behind more than one running job per slot,
 # so a claim starts well within the delivery timeout and is never re-sent.
 DEFAULT_FLEET_CLAIMS_PER_SLOT = 2.0
+# And, when more, this many seconds of work at the fleet's finish rate: short
+# jobs then never drain a slot's queue between two ticks.
+DEFAULT_CLAIM_AHEAD_S = 0.25
 # Enqueue refuses past this many PENDING jobs of one workspace.
 DEFAULT_PENDING_LIMIT = 10_000
 DEFAULT_PENDING_RETRY_AFTER_S = 30.0
@@ -222,6 +225,7 @@ class Settings(BaseSettings):
     partition_cap: int = Field(DEFAULT_PARTITION_CAP, ge=1, le=10_000)
     global_capacity: int = Field(DEFAULT_GLOBAL_CAPACITY, ge=1, le=1_000_000)
     fleet_claims_per_slot: float = Field(DEFAULT_FLEET_CLAIMS_PER_SLOT, ge=1, le=100)
+    claim_ahead_s: float = Field(DEFAULT_CLAIM_AHEAD_S, ge=0, le=60)
     pending_limit: int = Field(DEFAULT_PENDING_LIMIT, ge=1, le=100_000_000)
     pending_retry_after_s: float = Field(DEFAULT_PENDING_RETRY_AFTER_S, gt=0, le=MAX_DURATION_S)
     kick_debounce_ms: int = Field(DEFAULT_KICK_DEBOUNCE_MS, ge=1, le=60_000)

@@ -124,6 +124,11 @@ def in_flight_by_workspace(conn: Connection) -> dict[str, int]:
     return {workspace: int(n) for workspace, n in rows}
 
 
+def finished_since(conn: Connection, since: datetime) -> int:
+    """Jobs that finished (any outcome) at or after ``since``, through ix_job_finished_at."""
+    return int(conn.execute(select(func.count()).where(job.c.finished_at >= since)).scalar_one())
+
+
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]

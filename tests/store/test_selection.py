@@ -73,6 +73,20 @@ def test_pending_count_is_bounded(engine: Engine) -> None:
         assert selection.pending_count(conn, "b", limit=50) == 0
 
 
+def test_finished_since_counts_every_outcome_from_the_given_time(engine: Engine) -> None:
+    insert(engine, *[new_job("a") for _ in range(4)])
+    with engine.begin() as conn:
+        c1, c2, c3, _ = claiming.claim_oldest_due(conn, T0, 4)
+        for claim in (c1, c2, c3):
+            transitions.start(conn, claim.job_id, claim.fence, T0, "w")
+        transitions.succeed(conn, c1.job_id, c1.fence, T0 - timedelta(seconds=5))
+        transitions.succeed(conn, c2.job_id, c2.fence, T0)
+        transitions.fail(conn, c3.job_id, c3.fence, T0 + timedelta(seconds=1), "boom")
+    with engine.connect() as conn:
+        assert selection.finished_since(conn, T0) == 2  # a running or pending job never counts
+        assert selection.finished_since(conn, T0 - timedelta(seconds=10)) == 3
+
+
 def test_concurrent_planned_claims_never_overlap(engine: Engine) -> None:
     insert(engine, *[new_job(f"ws{i % 5}") for i in range(200)])
     claimed: list[int] = []

@@ -4,6 +4,8 @@ quota resolution, and the typed tick and run reports."""
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +14,12 @@ from fairbeat.scheduling import autoscale
 from fairbeat.scheduling.autoscale import CapacityDecision, next_state, smoothed_contention
 from fairbeat.scheduling.fleet import FLEET_SLOTS, FLEET_SLOTS_UNKNOWN, WorkerSlots, fleet_cap
 from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of, resolve_quotas
-from fairbeat.scheduling.reasons import BACKPRESSURE, GLOBAL_CAPACITY, GUARDRAIL_STEP_DOWN
+from fairbeat.scheduling.reasons import (
+    BACKPRESSURE,
+    GLOBAL_CAPACITY,
+    GUARDRAIL_STEP_DOWN,
+    PARTITION_CAP,
+)
 from fairbeat.scheduling.tick import REPORT_TICKS, RunReport, TickReport
 
 QUEUES = ("jobs.default", "jobs.email")
@@ -40,6 +47,39 @@ def test_the_fleet_bound_is_a_multiple_of_the_live_job_slots(
     assert cap.capacity >= slots  # never below one job per slot: no slot idles for it
     for queue, n in cap.per_queue.items():
         assert n == sum(w.slots for w in serving if queue in w.queues)
+
+
+@given(workers, st.floats(1, 10), st.floats(0, 5000), st.floats(0, 5))
+def test_the_fleet_claims_ahead_what_it_finishes_in_the_claim_ahead_time(
+    fleet: list[WorkerSlots], per_slot: float, rate: float, ahead_s: float
+) -> None:
+    plain = fleet_cap(fleet, job_queues=QUEUES, claims_per_slot=per_slot, default_slots=4)
+    cap = fleet_cap(
+        fleet,
+        job_queues=QUEUES,
+        claims_per_slot=per_slot,
+        default_slots=4,
+        finish_rate_per_s=rate,
+        claim_ahead_s=ahead_s,
+    )
+    assert cap.slots == plain.slots
+    # Never less than the per-slot bound; more only by the work finished in ahead_s.
+    assert cap.capacity == max(plain.capacity, cap.slots + math.ceil(rate * ahead_s))
+
+
+def test_a_fleet_finishing_fast_gets_its_next_jobs_claimed_ahead() -> None:
+    fleet = [WorkerSlots("w1", 4, ("jobs.default",))]
+    idle = fleet_cap(fleet, job_queues=QUEUES, claims_per_slot=2, default_slots=4)
+    busy = fleet_cap(
+        fleet,
+        job_queues=QUEUES,
+        claims_per_slot=2,
+        default_slots=4,
+        finish_rate_per_s=200.0,  # 4 slots of 20 ms jobs
+        claim_ahead_s=0.25,
+    )
+    assert (idle.capacity, busy.capacity) == (8, 54)  # 4 running + 50 (a quarter second's)
+    assert busy.evidence["finish_rate_per_s"] == 200.0 and busy.evidence["claim_ahead"] == 54
 
 
 def test_a_control_only_worker_adds_no_job_slots() -> None:
@@ -114,3 +154,22 @@ def test_reports_round_trip_through_their_stored_json() -> None:
     # A row written before a field existed still reads, the field at its default.
     old = RunReport.from_dict({"claimed": 3, "last_ticks": [{"claimed": 3, "unknown": 1}]})
     assert old.claimed == 3 and old.last_ticks[0].fleet_reason == ""
+
+
+def test_a_tick_goes_again_at_once_only_when_it_left_room_to_a_capped_workspace() -> None:
+    from fairbeat.tasks.dispatch import more_room
+
+    capped = TickReport(
+        claimed=10,
+        planned=10,
+        capacity=32,
+        fleet_capacity=30,
+        in_flight=4,
+        unclaimed={PARTITION_CAP: 1},
+    )
+    assert more_room(capped, batch=20)  # one busy workspace, room for 16 more
+    assert more_room(TickReport(claimed=20, planned=20), batch=20)  # the batch filled
+    assert not more_room(replace(capped, in_flight=20), batch=20)  # the room was used
+    assert not more_room(replace(capped, unclaimed={}), batch=20)  # nothing more is due
+    assert not more_room(replace(capped, claimed=9), batch=20)  # a claim was lost
+    assert not more_room(replace(capped, claimed=0, planned=0), batch=20)  # quota-held
