@@ -18,13 +18,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from fairbeat.store import concurrency, new_jobs, selection
+from fairbeat.store import concurrency, new_jobs
 from fairbeat.store.db import autocommit
 from fairbeat.store.models import DEDUPE_KEY_MAX, KIND_MAX, WORKSPACE_ID_MAX
 from fairbeat.store.times import HIGHEST_TIME, LOWEST_TIME
 from fairbeat.tasks.errors import EnqueueError, UnknownKind, WorkspaceBacklogFull
 from fairbeat.tasks.families import after_ids, start_waiting, wait_for
 from fairbeat.tasks.kick import kick
+from fairbeat.tasks.pending_room import PendingRoom
 from fairbeat.tasks.run import INTERNAL_PREFIXES, PermanentJobError, resolve_handler
 from fairbeat.tasks.runtime import Runtime, runtime_of
 from fairbeat.tasks.settings import CONCURRENCY_KEY_MAX, MAX_KEY_LIMIT, Settings
@@ -271,7 +272,7 @@ def insert(
     keys = keys or {}
     if session is not None:
         job_id, created, replaced = _insert(
-            session.connection(), new, rt.settings, keys, on_conflict, after
+            session.connection(), new, rt.settings, keys, on_conflict, after, room=rt.pending_room
         )
         if (created or replaced) and new.run_at <= new.created_at:
             # Kick once the caller commits: before that no dispatcher can see the job.
@@ -282,7 +283,9 @@ def insert(
         # with keys is one transaction: a claim must never see it without them;
         # so is one with ``after``: its parents are read and its rows written together.
         with rt.engine.begin() if keys or after else autocommit(rt.engine) as conn:
-            job_id, created, replaced = _insert(conn, new, rt.settings, keys, on_conflict, after)
+            job_id, created, replaced = _insert(
+                conn, new, rt.settings, keys, on_conflict, after, room=rt.pending_room
+            )
         if (created or replaced) and new.run_at <= new.created_at:
             kick(app, "enqueue")
     return Enqueued(job_id, created, new.workspace_id, new.kind, new.run_at, replaced)
@@ -296,17 +299,19 @@ def _insert(
     on_conflict: str,
     after: tuple[int, ...] = (),
     strict: bool = True,
+    room: PendingRoom | None = None,
 ) -> tuple[int, bool, bool]:
     """Insert, unless the dedupe key names a job already, or the workspace is full:
     (job id, created, replaced). ``strict`` False: a child created with its
     parent's success (checked when the handler enqueued it), see
-    :func:`insert_child`."""
+    :func:`insert_child`. ``room``: this process's memory of the pending limit
+    (None: count)."""
     if new.dedupe_key is not None:
         existing = new_jobs.find_by_dedupe_key(conn, new.workspace_id, new.dedupe_key)
         if existing is not None:
             return existing, False, _on_conflict(conn, existing, new, on_conflict)
     limit = settings.pending_limit
-    if strict and selection.pending_count(conn, new.workspace_id, limit) >= limit:
+    if strict and (room or PendingRoom()).full(conn, new.workspace_id, limit):
         raise WorkspaceBacklogFull(new.workspace_id, limit, settings.pending_retry_after_s)
     wait = wait_for(conn, new.workspace_id, after, strict) if after else None
     if wait is not None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from fairbeat.store.control import ControlState
     from fairbeat.store.live import LiveState
+    from fairbeat.tasks.pending_room import PendingRoom
 
 
 class Runtime:
@@ -34,6 +35,7 @@ class Runtime:
         self._engine: Engine | None = None
         self._live: LiveState | None = None
         self._control: ControlState | None = None
+        self._pending_room: PendingRoom | None = None
         self._pid = 0
 
     def _after_fork(self) -> None:
@@ -41,6 +43,7 @@ class Runtime:
             self._engine = None
             self._live = None
             self._control = None
+            self._pending_room = None
             self._pid = os.getpid()
 
     @property
@@ -49,6 +52,16 @@ class Runtime:
         if self._engine is None:
             self._engine = make_engine(self.settings.database_url)
         return self._engine
+
+    @property
+    def pending_room(self) -> PendingRoom:
+        """This process's memory of each workspace's pending limit."""
+        self._after_fork()
+        if self._pending_room is None:
+            from fairbeat.tasks.pending_room import PendingRoom
+
+            self._pending_room = PendingRoom()
+        return self._pending_room
 
     @property
     def live(self) -> LiveState:

@@ -203,9 +203,10 @@ def claim_planned(
 
 
 def pending_count(conn: Connection, workspace_id: str, limit: int) -> int:
-    """PENDING jobs of one workspace, counted up to ``limit`` (an index-only scan)."""
+    """PENDING jobs of one workspace, counted up to ``limit``."""
     inner = (
-        select(job.c.id)
+        # run_at, not id: a column of ix_job_workspace_due, so the index can answer.
+        select(job.c.run_at)
         .where(job.c.status == JobStatus.PENDING.value, job.c.workspace_id == workspace_id)
         .limit(limit)
         .subquery()
