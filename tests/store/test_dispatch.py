@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from fairbeat.scheduling.fair import FairState
 from fairbeat.scheduling.fleet import FLEET_SLOTS_UNKNOWN, WorkerSlots
@@ -72,6 +72,24 @@ def test_a_tick_serves_the_small_workspace_next_to_a_hot_backlog(
     assert report.claimed + sum(report.unclaimed.values()) == report.selected
     assert report.unclaimed == {PARTITION_CAP: 1}
     assert len(run_messages(redis_client)) == 8
+
+
+def test_a_dead_broker_hands_the_claims_back_and_a_later_tick_sends_each_once(
+    make_app: AppFactory, engine: Engine, redis_client: redis.Redis
+) -> None:
+    # The broker refuses connections; fairbeat's own Redis (the lease) still answers.
+    dead = make_app(broker_url="redis://127.0.0.1:1/0")
+    dead.conf.broker_connection_max_retries = 0
+    fill(dead, "hot", 5)
+    fill(dead, "bystander", 1)
+    report = Dispatcher(dead).tick(fence=0, redis_ok=True)
+    assert report.claimed == 6 and report.sent == 0 and report.released == 6
+    assert {status for (_, status) in statuses(engine)} == {"PENDING"}
+    healthy = make_app()
+    again = Dispatcher(healthy).tick(fence=0, redis_ok=True)
+    assert again.sent == 6 and again.released == 0
+    sent = run_messages(redis_client)
+    assert len(sent) == len({job_id for job_id, _ in sent}) == 6
 
 
 def test_quota_pins_and_the_tier_base_bound_in_flight_jobs(
@@ -201,6 +219,27 @@ def test_enqueue_refuses_past_the_pending_limit_with_a_retry_after(
     assert raised.value.retry_after_s == 12 and "retry after 12 s" in str(raised.value)
     assert sum(n for (w, _), n in statuses(engine).items() if w == "busy") == 3
     enqueue("other", "test.noop", {}, app=app)  # other workspaces are unaffected
+
+
+def test_enqueue_counts_a_workspace_backlog_only_now_and_then(
+    make_app: AppFactory, engine: Engine
+) -> None:
+    app = make_app(pending_limit=10_000)
+    counted: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "count(" in statement.lower() and "job.status" in statement:
+            counted.append(statement)
+
+    sql_engine = runtime_of(app).engine
+    event.listen(sql_engine, "before_cursor_execute", on_statement)
+    try:
+        fill(app, "hot", 130)
+    finally:
+        event.remove(sql_engine, "before_cursor_execute", on_statement)
+    # The first enqueue counts, then 64 may skip; the 66th counts, 64 skip again.
+    assert len(counted) == 2
+    assert sum(n for (w, _), n in statuses(engine).items() if w == "hot") == 130
 
 
 def test_a_due_enqueue_kicks_the_dispatcher(app: Celery, redis_client: redis.Redis) -> None:
