@@ -73,6 +73,9 @@ def enqueue_cmd(
     dedupe_key: Annotated[str | None, typer.Option(help="One job per key per workspace.")] = None,
     run_at: Annotated[str | None, typer.Option(help="ISO 8601 time with a zone.")] = None,
     priority: int = 0,
+    priority_class: Annotated[
+        str, typer.Option(help="Across workspaces: a class of FAIRBEAT_PRIORITY_CLASSES.")
+    ] = "default",
     max_attempts: int | None = None,
     concurrency_key: Annotated[
         list[str] | None, typer.Option(help="A concurrency key; repeat for several.")
@@ -115,6 +118,7 @@ def enqueue_cmd(
             dedupe_key=dedupe_key,
             run_at=when,
             priority=priority,
+            priority_class=priority_class,
             max_attempts=max_attempts,
             concurrency_keys=concurrency_key,
             concurrency_limit=concurrency_limit,
