@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import cast
@@ -128,3 +129,28 @@ def test_a_critical_job_starts_ahead_of_a_bulk_flood_and_a_bystander_finishes(
     mine = sorted(s for s in sends if s.startswith(("flood-", "urgent", "bystander")))
     assert mine == sorted([*(f"flood-{n}" for n in range(300)), "urgent", "bystander"])
     assert fences == 1  # nothing claimed twice
+
+
+def test_the_cli_enqueues_with_a_priority_class_and_refuses_an_unknown_one(
+    two_beats: Fleet,
+) -> None:
+    live = two_beats
+    done = live.run_cli(
+        "enqueue",
+        "cli-classes",
+        "test.send",
+        "--payload",
+        '{"tag": "cli-critical"}',
+        "--priority-class",
+        "critical",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    row = live.wait_status(int(json.loads(done.stdout)["job_id"]), "SUCCEEDED")
+    assert row["priority_class"] == "critical"
+    refused = live.run_cli("enqueue", "cli-classes", "test.send", "--priority-class", "urgent")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "error: priority_class: must be one of critical, default, bulk (FAIRBEAT_PRIORITY_CLASSES),"
+        " got 'urgent'"
+    ]
