@@ -5,6 +5,7 @@ queue), on the same Redis and worker settings:
 
     python -m bench.fairness --json
     python -m bench.fairness --scenario cost --json   # fair by worker time (bench/fairness_cost.py)
+    python -m bench.fairness --scenario priority --json  # classes (bench/fairness_priority.py)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import fairness_cost, harness
+from bench import fairness_cost, fairness_priority, harness
 from bench.metrics import latency_summary, makespan, ratio, slot_utilisation, windowed_jain
 from fairbeat.tasks.api import enqueue
 
@@ -90,7 +91,7 @@ def _render(data: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--scenario", choices=("burst", "cost"), default="burst")
+    parser.add_argument("--scenario", choices=("burst", "cost", "priority"), default="burst")
     parser.add_argument("--jobs-5ms", type=int, default=3000)
     parser.add_argument("--jobs-20ms", type=int, default=800)
     parser.add_argument("--jobs-80ms", type=int, default=500)
@@ -99,10 +100,16 @@ def main() -> None:
     parser.add_argument("--small-workspaces", type=int, default=20)
     parser.add_argument("--small-jobs", type=int, default=3)
     parser.add_argument("--job-ms", type=float, default=10.0)
+    parser.add_argument("--flood", type=int, default=2000, help="priority: bulk jobs")
+    parser.add_argument("--critical-jobs", type=int, default=40)
+    parser.add_argument("--bursts", type=int, default=4)
+    parser.add_argument("--critical-after-s", type=float, default=1.0)
+    parser.add_argument("--burst-every-s", type=float, default=0.5)
     args = parser.parse_args()
+    scenarios = {"cost": fairness_cost.run, "priority": fairness_priority.run}
     with harness.redis_databases():
-        data = fairness_cost.run(args) if args.scenario == "cost" else run(args)
-    harness.emit(data, args.json, print if args.scenario == "cost" else _render)
+        data = scenarios.get(args.scenario, run)(args)
+    harness.emit(data, args.json, _render if args.scenario == "burst" else print)
 
 
 if __name__ == "__main__":

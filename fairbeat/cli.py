@@ -73,6 +73,9 @@ def enqueue_cmd(
     dedupe_key: Annotated[str | None, typer.Option(help="One job per key per workspace.")] = None,
     run_at: Annotated[str | None, typer.Option(help="ISO 8601 time with a zone.")] = None,
     priority: int = 0,
+    priority_class: Annotated[
+        str, typer.Option(help="Across workspaces: a class of FAIRBEAT_PRIORITY_CLASSES.")
+    ] = "default",
     max_attempts: int | None = None,
     concurrency_key: Annotated[
         list[str] | None, typer.Option(help="A concurrency key; repeat for several.")
@@ -115,6 +118,7 @@ def enqueue_cmd(
             dedupe_key=dedupe_key,
             run_at=when,
             priority=priority,
+            priority_class=priority_class,
             max_attempts=max_attempts,
             concurrency_keys=concurrency_key,
             concurrency_limit=concurrency_limit,
@@ -331,6 +335,13 @@ def simulate_cmd(
             help="Compare fairness by count and by time: 3 backlogged workspaces, 5/20/80 ms jobs.",
         ),
     ] = False,
+    priority: Annotated[
+        bool,
+        typer.Option(
+            "--priority",
+            help="Compare priority-class policies: bursts of critical jobs under a bulk flood.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Drive the real scheduling policies over a synthetic workload (deterministic)."""
@@ -338,6 +349,9 @@ def simulate_cmd(
 
     if fairness:
         _simulate_fairness(plot, as_json)
+        return
+    if priority:
+        _simulate_priority(as_json)
         return
 
     result = simulate(Scenario(minutes=minutes, seed=seed))
@@ -373,6 +387,27 @@ def _simulate_fairness(plot: str | None, as_json: bool) -> None:
     console.print(data)
     if plot:
         console.print(f"plot written to {plot}")
+
+
+def _simulate_priority(as_json: bool) -> None:
+    from fairbeat.scheduling.classsim import ClassScenario, compare_classes
+
+    results = compare_classes(ClassScenario())
+    data = {
+        policy: {"starts": r.starts, "p95_wait_s": r.p95_wait_s, "max_wait_s": r.max_wait_s}
+        for policy, r in results.items()
+    }
+    if as_json:
+        emit_json(data)
+        return
+    from rich.table import Table
+
+    table = Table("policy", "class", "starts", "p95 wait s", "max wait s", title="priority classes")
+    for policy, r in results.items():
+        for name in r.starts:
+            row = (r.starts[name], r.p95_wait_s[name], r.max_wait_s[name])
+            table.add_row(policy, name, *map(str, row))
+    console.print(table)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ least one job of any workspace.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,4 +101,4 @@ def settle(
         # Never more credit than it carried (the plan bounded that), and a debt
         # of at most one job of the costliest workspace.
         deficits[workspace] = max(-1.0, min(credit, credit + planned - actual))
-    return FairState(deficits=deficits, cursor=state.cursor, resume=state.resume)
+    return dataclasses.replace(state, deficits=deficits)

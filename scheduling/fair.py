@@ -66,6 +66,13 @@ class FairState:
     deficits: Mapping[str, float] = field(default_factory=dict)
     cursor: str | None = None
     resume: bool = False  # the cursor's turn was cut short: start with it, no new credit
+    # Priority classes (scheduling/priority.py): a tick with several classes plans
+    # each with its own state, kept here, and counts its ticks for the rotation of
+    # the classes' reserves, and the credit toward each lower class's minimum
+    # share. plan_fair itself neither reads nor keeps these.
+    turn: int = 0
+    by_class: Mapping[str, FairState] = field(default_factory=dict)
+    class_credit: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ RATE_LIMITED = "RATE_LIMITED"  # the workspace's start rate limit is reached
 LOST_CLAIM = "LOST_CLAIM"  # planned, but another claimer took the row first
 RECLAIMED = "RECLAIMED"  # held: the workspace is over its quota on borrowed slots
 KEY_LIMIT = "KEY_LIMIT"  # one of the job's concurrency keys has its limit of jobs in flight
+# Priority classes: the tick's room went to a higher class, or was kept for a lower one.
+CLASS_BUDGET = "CLASS_BUDGET"
 
 # Not a backpressure reason: claims above a workspace's quota while capacity idled.
 BORROWED = "BORROWED"
@@ -40,6 +42,7 @@ BACKPRESSURE = (
     LOST_CLAIM,
     RECLAIMED,
     KEY_LIMIT,
+    CLASS_BUDGET,
 )
 
 # Where a workspace's quota came from.

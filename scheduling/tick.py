@@ -41,9 +41,19 @@ class TickReport:
     borrowed: Mapping[str, int] = field(default_factory=dict)
     cost_reason: str = ""  # how job costs were set: COST_BY_COUNT, COST_ESTIMATED, ...
     duration_s: float = 0.0
+    # Priority classes, when more than one had due jobs: each one's budget of
+    # the tick's claims, and what it claimed (empty: a one-class tick).
+    class_budgets: Mapping[str, int] = field(default_factory=dict)
+    class_claimed: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "unclaimed": dict(self.unclaimed), "borrowed": dict(self.borrowed)}
+        return {
+            **asdict(self),
+            "unclaimed": dict(self.unclaimed),
+            "borrowed": dict(self.borrowed),
+            "class_budgets": dict(self.class_budgets),
+            "class_claimed": dict(self.class_claimed),
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TickReport:

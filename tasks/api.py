@@ -133,6 +133,16 @@ def _check_options(dedupe_key: Any, priority: Any, max_attempts: Any) -> None:
         raise EnqueueError("max_attempts", f"must be an integer from 1 to {MAX_ATTEMPTS}")
 
 
+def _check_class(priority_class: Any, classes: Sequence[str]) -> str:
+    if not isinstance(priority_class, str) or priority_class not in classes:
+        raise EnqueueError(
+            "priority_class",
+            f"must be one of {', '.join(classes)} (FAIRBEAT_PRIORITY_CLASSES),"
+            f" got {priority_class!r}",
+        )
+    return priority_class
+
+
 def _check_keys(key: Any, keys: Any, limit: Any, named: dict[str, int]) -> dict[str, int]:
     """Key -> the limit the job is enqueued with (a named limit wins when claimed)."""
     if keys is not None and (isinstance(keys, str) or not isinstance(keys, Sequence)):
@@ -192,6 +202,7 @@ def enqueue(
     dedupe_key: str | None = None,
     run_at: datetime | None = None,
     priority: int = 0,
+    priority_class: str = "default",
     max_attempts: int | None = None,
     concurrency_key: str | None = None,
     concurrency_keys: Sequence[str] | None = None,
@@ -204,7 +215,9 @@ def enqueue(
 ) -> Enqueued:
     """Add a job for ``workspace_id``: a PENDING row the dispatcher will pick up.
 
-    Higher ``priority`` runs first within its workspace. The same
+    Higher ``priority`` runs first within its workspace; a higher
+    ``priority_class`` (FAIRBEAT_PRIORITY_CLASSES, highest first) is dispatched
+    first across all workspaces, within each workspace's quota. The same
     ``dedupe_key`` in a workspace returns the existing job (``created=False``);
     ``on_conflict`` can instead replace a still-PENDING job's payload and
     run_at, or debounce it (docs/concurrency.md). At most ``concurrency_limit``
@@ -227,7 +240,17 @@ def enqueue(
     keys = _check_keys(
         concurrency_key, concurrency_keys, concurrency_limit, rt.settings.concurrency_limits
     )
-    new = prepare(app, workspace_id, kind, payload, dedupe_key, run_at, priority, attempts)
+    new = prepare(
+        app,
+        workspace_id,
+        kind,
+        payload,
+        dedupe_key,
+        run_at,
+        priority,
+        attempts,
+        priority_class=priority_class,
+    )
     return insert(app, new, after_ids(after), keys, on_conflict, session)
 
 
@@ -241,10 +264,12 @@ def prepare(
     priority: int,
     attempts: int,
     parent_id: int | None = None,
+    priority_class: str = "default",
 ) -> new_jobs.NewJob:
     """The job as it would be inserted, every check done that needs no database."""
     rt: Runtime = runtime_of(app)
     _check_options(dedupe_key, priority, attempts)
+    checked_class = _check_class(priority_class, rt.settings.priority_classes)
     checked_payload = _check_payload(payload, rt.settings.payload_max_bytes)
     return new_jobs.NewJob(
         workspace_id=_check_workspace(workspace_id),
@@ -256,6 +281,7 @@ def prepare(
         dedupe_key=dedupe_key,
         created_at=rt.now(),
         parent_id=parent_id,
+        priority_class=checked_class,
     )
 
 

@@ -25,7 +25,16 @@ from fairbeat.tasks.kick import kick
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
 FIELDS = frozenset(
-    {"workspace_id", "kind", "payload", "dedupe_key", "run_at", "priority", "max_attempts"}
+    {
+        "workspace_id",
+        "kind",
+        "payload",
+        "dedupe_key",
+        "run_at",
+        "priority",
+        "priority_class",
+        "max_attempts",
+    }
 )
 REQUIRED = ("workspace_id", "kind", "payload")
 
@@ -55,6 +64,9 @@ def _checked(app: Celery, rt: Runtime, spec: Any) -> new_jobs.NewJob:
     attempts = rt.settings.max_attempts if max_attempts is None else max_attempts
     dedupe_key = spec.get("dedupe_key")
     api._check_options(dedupe_key, spec.get("priority", 0), attempts)
+    priority_class = api._check_class(
+        spec.get("priority_class", "default"), rt.settings.priority_classes
+    )
     payload = api._check_payload(spec["payload"], rt.settings.payload_max_bytes)
     return new_jobs.NewJob(
         workspace_id=api._check_workspace(spec["workspace_id"]),
@@ -65,6 +77,7 @@ def _checked(app: Celery, rt: Runtime, spec: Any) -> new_jobs.NewJob:
         max_attempts=attempts,
         dedupe_key=dedupe_key,
         created_at=now,
+        priority_class=priority_class,
     )
 
 
@@ -89,7 +102,8 @@ def enqueue_many(
     """Add the jobs, all or none; one :class:`~fairbeat.Enqueued` per job, in order.
 
     Each job is a mapping with ``workspace_id``, ``kind`` and ``payload``, and
-    optionally ``dedupe_key``, ``run_at``, ``priority`` and ``max_attempts``,
+    optionally ``dedupe_key``, ``run_at``, ``priority``, ``priority_class`` and
+    ``max_attempts``,
     meaning what they mean for ``enqueue()``. A dedupe key already taken, or
     repeated within the batch, yields the existing job (``created=False``).
     """

@@ -52,6 +52,7 @@ class JobContext:
         dedupe_key: str | None = None,
         run_at: datetime | None = None,
         priority: int = 0,
+        priority_class: str = "default",
         max_attempts: int | None = None,
         after: list[int] | None = None,
         immediately: bool = False,
@@ -81,6 +82,7 @@ class JobContext:
             priority,
             attempts,
             parent_id=self.job_id,
+            priority_class=priority_class,
         )
         ids = check_after(self.app, self.workspace_id, after)
         if immediately:

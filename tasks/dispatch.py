@@ -16,11 +16,12 @@ beat's next tick tries again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,12 +33,23 @@ from fairbeat.scheduling.autoscale import held_by
 from fairbeat.scheduling.cost import CostPlan
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.fleet import FleetCap
+from fairbeat.scheduling.priority import DEFAULT_CLASS, class_of, plan_classes
 from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of
 from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM, PARTITION_CAP
 from fairbeat.scheduling.routing import route
 from fairbeat.scheduling.tick import RunReport, TickReport
-from fairbeat.store import claiming, runs, selection
-from fairbeat.tasks import capacity, fairness, ledger, limits, pool, quarantine, quotas, routes
+from fairbeat.store import claiming, class_selection, runs, selection
+from fairbeat.tasks import (
+    capacity,
+    classes,
+    fairness,
+    ledger,
+    limits,
+    pool,
+    quarantine,
+    quotas,
+    routes,
+)
 from fairbeat.tasks.capacity import CapacityReading
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
@@ -102,10 +114,15 @@ def display_options(claim: claiming.Claim) -> dict[str, Any]:
     }
 
 
-def fair_order(claims: list[claiming.Claim], order: tuple[str, ...]) -> list[claiming.Claim]:
-    """Interleave the claims as the plan ordered their workspaces."""
+def fair_order(
+    claims: list[claiming.Claim], order: tuple[str, ...], classes: Sequence[str] = ()
+) -> list[claiming.Claim]:
+    """Interleave the claims as the plan ordered their workspaces; a workspace's
+    claims of a higher priority class are sent first."""
+    ranks = {name: i for i, name in enumerate(classes)}
+    default = ranks.get(DEFAULT_CLASS, 0)
     queues: dict[str, list[claiming.Claim]] = defaultdict(list)
-    for claim in sorted(claims, key=lambda c: c.order_key):
+    for claim in sorted(claims, key=lambda c: (ranks.get(c.priority_class, default), c.order_key)):
         queues[claim.workspace_id].append(claim)
     out = []
     for workspace in order:
@@ -128,6 +145,10 @@ class PlannedTick:
     rate_limits: Mapping[str, float]
     rate_tats: Mapping[str, float] | None  # None: Redis could not say
     costs: CostPlan | None = None  # what one job of each workspace cost the plan
+    # Several priority classes due: (workspace, stored class) -> jobs to claim,
+    # and each class's budget; None: a one-class tick, claimed per workspace.
+    slots: Mapping[class_selection.Slot, int] | None = None
+    class_budgets: Mapping[str, int] | None = None
 
 
 class Dispatcher:
@@ -248,8 +269,10 @@ class Dispatcher:
         """Read the signals and decide; nothing is written."""
         started = time.monotonic()
         cap = self.settings.partition_cap
+        names = self.settings.priority_classes
         with self.rt.engine.connect() as conn:
-            due = selection.due_by_workspace(conn, now, cap + 1)
+            read = classes.read_due(conn, now, cap + 1, names)
+            due = read.due
             in_flight = selection.in_flight_by_workspace(conn)
             profiles = selection.profiles(conn, due)
             since = now - timedelta(seconds=FINISH_RATE_WINDOW_S)
@@ -268,20 +291,46 @@ class Dispatcher:
         demands = fairness.with_costs(demands, costs)
         bound = min(reading.decision.capacity, fleet.capacity)
         fleet_binds = fleet.capacity < reading.decision.capacity
-        plan = plan_fair(
-            demands,
-            capacity=bound,
-            in_flight_total=total_in_flight,
-            batch=self.settings.claim_batch,
-            partition_cap=cap,
-            state=self._fair_state(redis_ok),
-            borrow_limit=self.settings.borrow_limit,
-            capacity_reason=FLEET_SLOTS
+        state = self._fair_state(redis_ok)
+        options: dict[str, Any] = {
+            "capacity": bound,
+            "in_flight_total": total_in_flight,
+            "batch": self.settings.claim_batch,
+            "partition_cap": cap,
+            "state": state,
+            "borrow_limit": self.settings.borrow_limit,
+            "capacity_reason": FLEET_SLOTS
             if fleet_binds
             else held_by(reading.decision, reading.state),
-        )
+        }
+        slots = budgets = None
+        if read.by_class is None:
+            plan = classes.keep_class_state(plan_fair(demands, **options), state)
+        else:
+            if not redis_ok:  # each tick starts over: at least turn through the classes
+                options["state"] = dataclasses.replace(state, turn=int(now.timestamp()))
+            by_class = plan_classes(
+                names,
+                demands,
+                read.by_class,
+                min_share=self.settings.priority_min_share,
+                **options,
+            )
+            plan, budgets = by_class.plan, by_class.budgets.budgets
+            slots = classes.slots(by_class.allocations, read.stored, names)
         return PlannedTick(
-            now, started, sum(due.values()), plan, ladder_ok, reading, fleet, limits, tats, costs
+            now,
+            started,
+            sum(due.values()),
+            plan,
+            ladder_ok,
+            reading,
+            fleet,
+            limits,
+            tats,
+            costs,
+            slots,
+            budgets,
         )
 
     def commit(
@@ -294,22 +343,25 @@ class Dispatcher:
             quarantine.sweep(conn, planned.now)  # dead-letter rows no claim could load
             run = (run_id, fence) if run_id is not None else None
             key_held: dict[str, int] = {}
-            claims = selection.claim_planned(
-                conn,
-                planned.now,
-                plan.allocations,
-                run,
-                self.settings.concurrency_limits,
-                key_held,
-            )
-        sent, released = fan_out(self.app, fair_order(claims, plan.order))
+            named = self.settings.concurrency_limits
+            if planned.slots is None:
+                claims = selection.claim_planned(
+                    conn, planned.now, plan.allocations, run, named, key_held
+                )
+            else:
+                claims = class_selection.claim_by_class(
+                    conn, planned.now, planned.slots, run, named, key_held
+                )
+        names = self.settings.priority_classes
+        sent, released = fan_out(self.app, fair_order(claims, plan.order, names))
         claimed = Counter(claim.workspace_id for claim in claims)
         now_s = planned.now.timestamp()
         planned_n = sum(plan.allocations.values())
         if redis_ok:  # both writes are fenced by the lease in Redis itself
             state = plan.state
             if planned.costs is not None:
-                state = fairness.settled(self.rt, state, planned.costs, claims)
+                per_class = None if planned.slots is None else self._class_of
+                state = fairness.settled(self.rt, state, planned.costs, claims, per_class)
             self._save_fair_state(fence, state)
             capacity.save(
                 self.rt, planned.capacity, now_s, planned_n, planned_n - len(claims), fence
@@ -321,6 +373,11 @@ class Dispatcher:
         ):
             pool.apply_capacity(self.app, decision.capacity)
         report = tick_report(planned, claimed, sent, released, redis_ok, sum(key_held.values()))
+        if planned.class_budgets is not None:
+            by_class = Counter(self._class_of(c.priority_class) for c in claims)
+            report = dataclasses.replace(
+                report, class_budgets=dict(planned.class_budgets), class_claimed=dict(by_class)
+            )
         log.info("dispatch tick", extra={"action": "dispatch.tick", **report.to_dict()})
         return report
 
@@ -348,6 +405,9 @@ class Dispatcher:
             for workspace, n in due.items()
         ]
         return demands, resolved.ladder_available
+
+    def _class_of(self, stored: str) -> str:
+        return class_of(stored, self.settings.priority_classes)
 
     def _fair_state(self, redis_ok: bool) -> FairState:
         if not redis_ok:

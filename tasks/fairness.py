@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from redis import RedisError
 
@@ -40,10 +40,25 @@ def with_costs(demands: Sequence[WorkspaceDemand], plan: CostPlan) -> list[Works
     return [dataclasses.replace(d, cost=plan.costs.get(d.workspace_id, 1.0)) for d in demands]
 
 
-def settled(rt: Runtime, state: FairState, plan: CostPlan, claims: Sequence[Claim]) -> FairState:
-    """The carried state charged with the claimed jobs' own (per kind) estimates."""
+def settled(
+    rt: Runtime,
+    state: FairState,
+    plan: CostPlan,
+    claims: Sequence[Claim],
+    class_of: Callable[[str], str] | None = None,
+) -> FairState:
+    """The carried state charged with the claimed jobs' own (per kind) estimates.
+
+    With ``class_of`` (a tick planned per priority class), each class's own
+    state is charged with that class's claims."""
     if plan.reason_code == COST_BY_COUNT or not claims:
         return state
+    if class_of is not None:
+        by_class = dict(state.by_class)
+        for name, kept in state.by_class.items():
+            mine = [c for c in claims if class_of(c.priority_class) == name]
+            by_class[name] = settled(rt, kept, plan, mine)
+        return dataclasses.replace(state, by_class=by_class)
     pairs = sorted({(c.workspace_id, c.kind) for c in claims})
     try:
         _, by_kind = rt.live.run_time_estimates((), pairs)

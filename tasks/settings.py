@@ -8,6 +8,7 @@ environment.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -163,6 +164,12 @@ MAX_DURATION_S = 366 * 86400.0
 MAX_RETENTION_S = 100 * MAX_DURATION_S
 
 CONCURRENCY_KEY_MAX = 200  # as the job_concurrency_key column holds
+PRIORITY_CLASS_MAX = 32  # as the job.priority_class column holds
+PRIORITY_CLASS_RE = re.compile(rf"[a-z0-9_-]{{1,{PRIORITY_CLASS_MAX}}}")
+# Interactive work above the everyday, backfills below it.
+DEFAULT_PRIORITY_CLASSES = ("critical", "default", "bulk")
+# A tenth of each tick: a flood above slows a lower class, never stops it.
+DEFAULT_PRIORITY_MIN_SHARE = 0.1
 MAX_KEY_LIMIT = 100_000
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp")
@@ -291,11 +298,33 @@ class Settings(BaseSettings):
     schedule_missed: MissedPolicy = DEFAULT_SCHEDULE_MISSED
     # What a job enqueued after a FAILED or CANCELLED one becomes: FAILED or CANCELLED.
     dependency_failure: DependencyPolicy = DEFAULT_DEPENDENCY_FAILURE
+    # Priority classes across workspaces, highest first (scheduling/priority.py).
+    priority_classes: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PRIORITY_CLASSES
+    # The share of a tick's room each lower class with due jobs is guaranteed.
+    priority_min_share: float = Field(DEFAULT_PRIORITY_MIN_SHARE, ge=0, le=0.5)
 
     @field_validator("imports", mode="before")
     @classmethod
     def _imports(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("priority_classes", mode="before")
+    @classmethod
+    def _priority_classes_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("priority_classes")
+    @classmethod
+    def _priority_classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # 'default' is what a row inserted without a class (plain SQL) holds.
+        bad = [c for c in value if not PRIORITY_CLASS_RE.fullmatch(c)]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not a class name (1 to {PRIORITY_CLASS_MAX} of a-z, 0-9, _ -)"
+            )
+        if "default" not in value or len(set(value)) != len(value):
+            raise ValueError("must name 'default' once, among distinct classes, highest first")
+        return value
 
     @field_validator(
         "retain_succeeded_s",

@@ -29,6 +29,7 @@ class Claim:
     priority: int = 0
     run_at: datetime | None = None
     attempts: int = 0  # attempts started before this claim
+    priority_class: str = "default"  # as stored; a name no longer configured counts as default
 
     @property
     def order_key(self) -> tuple[int, datetime | None, int]:
@@ -44,12 +45,20 @@ CLAIM_COLUMNS = (
     job.c.priority,
     job.c.run_at,
     job.c.attempts,
+    job.c.priority_class,
 )
 
 
 def claim_from(row: Any) -> Claim:
     return Claim(
-        row.id, row.fence, row.workspace_id, row.kind, row.priority, row.run_at, row.attempts
+        row.id,
+        row.fence,
+        row.workspace_id,
+        row.kind,
+        row.priority,
+        row.run_at,
+        row.attempts,
+        row.priority_class,
     )
 
 
@@ -91,17 +100,23 @@ def release_claim(conn: Connection, claim: Claim) -> bool:
     return result.rowcount == 1
 
 
-def due_in_workspace(conn: Connection, workspace: str, now: datetime, limit: int) -> Any:
+def due_in_workspace(
+    conn: Connection, workspace: str, now: datetime, limit: int, priority_class: str | None = None
+) -> Any:
     """The ids of ``workspace``'s due jobs in the order they start: priority, then
-    run_at, then id; loadable rows only (see :mod:`fairbeat.store.poison`)."""
+    run_at, then id; loadable rows only (see :mod:`fairbeat.store.poison`). With
+    ``priority_class``, only the jobs stored with that class (``ix_job_class_due``)."""
+    conditions = [
+        job.c.status == JobStatus.PENDING.value,
+        job.c.workspace_id == workspace,
+        job.c.run_at <= now,
+        poison.claimable(conn),
+    ]
+    if priority_class is not None:
+        conditions.append(job.c.priority_class == priority_class)
     return (
         select(job.c.id)
-        .where(
-            job.c.status == JobStatus.PENDING.value,
-            job.c.workspace_id == workspace,
-            job.c.run_at <= now,
-            poison.claimable(conn),
-        )
+        .where(*conditions)
         .order_by(job.c.priority.desc(), job.c.run_at, job.c.id)
         .limit(limit)
     )

@@ -76,9 +76,14 @@ def in_flight_by_key(conn: Connection) -> tuple[dict[ScopedKey, int], dict[Scope
 
 
 def _candidates(
-    conn: Connection, now: datetime, workspace: str, n: int, full: frozenset[ScopedKey]
+    conn: Connection,
+    now: datetime,
+    slot: tuple[str, str | None],
+    n: int,
+    full: frozenset[ScopedKey],
 ) -> list[int]:
-    query = due_in_workspace(conn, workspace, now, n * LOOKAHEAD)
+    workspace, priority_class = slot
+    query = due_in_workspace(conn, workspace, now, n * LOOKAHEAD, priority_class)
     if full:
         blocked = exists().where(
             jck.c.job_id == job.c.id, tuple_(jck.c.scope, jck.c.key).in_(sorted(full))
@@ -112,19 +117,37 @@ def claim_keyed(
 ) -> list[Claim]:
     """Claim ``wanted[workspace]`` due jobs each, skipping any whose key is full;
     ``held`` gets, per workspace, the planned jobs left waiting as KEY_LIMIT."""
+    slots: dict[tuple[str, str | None], int] = {(w, None): n for w, n in wanted.items()}
+    return claim_keyed_slots(conn, now, slots, run, named, held)
+
+
+def claim_keyed_slots(
+    conn: Connection,
+    now: datetime,
+    wanted: Mapping[tuple[str, str | None], int],
+    run: tuple[int, int] | None,
+    named: Mapping[str, int],
+    held: dict[str, int] | None = None,
+) -> list[Claim]:
+    """As :func:`claim_keyed`, per (workspace, stored priority class); a class of
+    None takes the workspace's jobs of any class. Admission keeps each slot to
+    its own share, so a class's budget is not spent on another class's jobs."""
     if is_postgres(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
     counts, limits = in_flight_by_key(conn)
     full = full_keys(counts, limits, named)
     candidates: list[KeyedCandidate] = []
     short: set[str] = set()  # fewer candidates than planned: the rest wait on full keys
-    for workspace, n in wanted.items():
-        ids = _candidates(conn, now, workspace, n, full)
+    # admit() shares out per label: one label per slot.
+    labels = {slot: str(index) for index, slot in enumerate(wanted)}
+    for slot, n in wanted.items():
+        ids = _candidates(conn, now, slot, n, full)
         if full and len(ids) < n:
-            short.add(workspace)
+            short.add(labels[slot])
         keys = _keys_of(conn, ids)
-        candidates.extend(KeyedCandidate(i, workspace, keys.get(i, {})) for i in ids)
-    admission = admit(candidates, wanted, counts, named)
+        candidates.extend(KeyedCandidate(i, labels[slot], keys.get(i, {})) for i in ids)
+    by_label = {labels[slot]: n for slot, n in wanted.items()}
+    admission = admit(candidates, by_label, counts, named)
     if not admission.admitted:
         claims: list[Claim] = []
     else:
@@ -133,8 +156,12 @@ def claim_keyed(
         chosen = select(job.c.id).where(job.c.id.in_(list(admission.admitted)))
         claims = claim_ids(conn, chosen, now, guard)
     if held is not None:
-        got = {w: sum(1 for c in claims if c.workspace_id == w) for w in wanted}
-        for w, n in wanted.items():
-            if (admission.held.get(w) or w in short) and got[w] < n:
-                held[w] = n - got[w]
+        label_of = {c.job_id: c.workspace_id for c in candidates}
+        got = {label: 0 for label in by_label}
+        for c in claims:
+            got[label_of[c.job_id]] += 1
+        for slot, label in labels.items():
+            n = by_label[label]
+            if (admission.held.get(label) or label in short) and got[label] < n:
+                held[slot[0]] = held.get(slot[0], 0) + n - got[label]
     return claims

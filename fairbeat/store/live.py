@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import redis
 
@@ -86,13 +87,37 @@ class LiveState:
         raw_deficits, raw_cursor = pipe.execute()
         deficits = {k.decode(): float(v) for k, v in raw_deficits.items()}
         where = json.loads(raw_cursor) if raw_cursor else {}
-        return FairState(deficits, where.get("cursor"), bool(where.get("resume")))
+        by_class = {
+            name: FairState(
+                {str(w): float(d) for w, d in (raw.get("deficits") or {}).items()},
+                raw.get("cursor"),
+                bool(raw.get("resume")),
+            )
+            for name, raw in (where.get("classes") or {}).items()
+        }
+        return FairState(
+            deficits,
+            where.get("cursor"),
+            bool(where.get("resume")),
+            turn=int(where.get("turn") or 0),
+            by_class=by_class,
+            class_credit={str(c): float(v) for c, v in (where.get("credit") or {}).items()},
+        )
 
     def save_fair_state(self, fence: int, state: FairState) -> bool:
         pairs: list[str | float] = []
         for workspace, deficit in sorted(state.deficits.items()):
             pairs.extend([workspace, deficit])
-        cursor = json.dumps({"cursor": state.cursor, "resume": state.resume})
+        # The per-class states of priority classes ride in the cursor's JSON: small,
+        # and written by the same fenced script.
+        classes = {
+            name: {"deficits": dict(s.deficits), "cursor": s.cursor, "resume": s.resume}
+            for name, s in state.by_class.items()
+        }
+        where: dict[str, Any] = {"cursor": state.cursor, "resume": state.resume}
+        if state.turn or classes or state.class_credit:
+            where |= {"turn": state.turn, "classes": classes, "credit": dict(state.class_credit)}
+        cursor = json.dumps(where)
         keys = [self.keys.dispatch_lock, self.keys.drr_deficits, self.keys.drr_cursor]
         return bool(self._save_fair(keys=keys, args=[fence, cursor, *pairs]))
 

@@ -30,6 +30,7 @@ WORKSPACE_ID_MAX = 128
 KIND_MAX = 200
 DEDUPE_KEY_MAX = 200
 CONCURRENCY_KEY_MAX = 200
+PRIORITY_CLASS_MAX = 32
 CRON_MAX = 200
 TIMEZONE_MAX = 64
 TASK_ID_MAX = 200
@@ -113,6 +114,11 @@ class Job(Base):
     parent_id: Mapped[int | None] = mapped_column(BigInteger)
     # How many of the jobs it runs after (job_dependency) have not succeeded yet.
     waiting_on: Mapped[int] = mapped_column(server_default=text("0"))
+    # Its priority class across workspaces (FAIRBEAT_PRIORITY_CLASSES); a name no
+    # longer configured is dispatched as 'default'.
+    priority_class: Mapped[str] = mapped_column(
+        String(PRIORITY_CLASS_MAX), server_default=text("'default'")
+    )
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "dedupe_key"),
@@ -122,6 +128,18 @@ class Job(Base):
         Index("ix_job_status_run_at", "status", "run_at"),
         # Per-workspace due counts: a range scan that stops at now.
         Index("ix_job_workspace_due", "status", "workspace_id", "run_at"),
+        # The same two per priority class: only read when more than one class
+        # has PENDING jobs (store/selection.py).
+        Index(
+            "ix_job_class_due",
+            "status",
+            "priority_class",
+            "workspace_id",
+            text("priority DESC"),
+            "run_at",
+            "id",
+        ),
+        Index("ix_job_class_workspace_due", "status", "priority_class", "workspace_id", "run_at"),
         # The health window: jobs started, and finished, in the last minutes.
         Index("ix_job_started_at", "started_at"),
         Index("ix_job_finished_at", "finished_at"),

@@ -30,6 +30,7 @@ class NewJob:
     parent_id: int | None = None  # the job whose handler enqueued this one
     status: JobStatus = JobStatus.PENDING  # WAITING: it runs after others (job_dependency)
     waiting_on: int = 0
+    priority_class: str = "default"  # across workspaces (FAIRBEAT_PRIORITY_CLASSES)
 
 
 def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
@@ -47,6 +48,7 @@ def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
         "created_at": new.created_at,
         "parent_id": new.parent_id,
         "waiting_on": new.waiting_on,
+        "priority_class": new.priority_class,
     }
     stmt = insert_ignoring_conflicts(conn, job).values(values).returning(job.c.id)
     inserted = conn.execute(stmt).scalar_one_or_none()
@@ -95,6 +97,7 @@ def _values(new: NewJob) -> dict[str, Any]:
         "max_attempts": new.max_attempts,
         "dedupe_key": new.dedupe_key,
         "created_at": new.created_at,
+        "priority_class": new.priority_class,
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.engine import Connection
 
 from fairbeat.scheduling.jobstate import IN_FLIGHT, JobStatus
@@ -63,15 +63,15 @@ _DUE_BY_WORKSPACE = text(
 # whole table (a 1M-row sequential scan per tick, seen in the benchmark).
 # Rows whose run_at cannot be loaded, or whose fence cannot grow, are skipped
 # (store/poison.py): one such row must not fail the claim for everyone.
-_CLAIM_PLANNED_PG = text(
-    """
+# Per (workspace, class) the plan names the class too (store/class_selection.py).
+CLAIM_PLANNED_PG = """
     WITH plan AS (
-        SELECT * FROM unnest(CAST(:workspaces AS text[]), CAST(:counts AS int[])) AS p(ws, n)
+        SELECT * FROM unnest({plan}) AS {plan_columns}
     ), picked AS MATERIALIZED (
         SELECT pick.id FROM plan CROSS JOIN LATERAL (
             SELECT j.id FROM job j
-            WHERE j.status = 'PENDING' AND j.workspace_id = plan.ws AND j.run_at <= :now
-              AND j.run_at >= :lowest AND j.fence < :max_fence
+            WHERE j.status = 'PENDING' AND j.workspace_id = plan.ws{class_filter}
+              AND j.run_at <= :now AND j.run_at >= :lowest AND j.fence < :max_fence
               -- A keyed job committed after this claim chose the plain path
               -- waits for the keyed claim (one primary-key probe per row).
               AND NOT EXISTS (SELECT 1 FROM job_concurrency_key k WHERE k.job_id = j.id)
@@ -88,9 +88,26 @@ _CLAIM_PLANNED_PG = text(
            AND NOT EXISTS (SELECT 1 FROM function_run s
                            WHERE s.function = 'dispatch' AND s.fence > :fence)))
     RETURNING job.id, job.fence, job.workspace_id, job.kind, job.priority, job.run_at,
-        job.attempts
+        job.attempts, job.priority_class
     """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
+
+
+def claim_statement(by_class: bool) -> TextClause:
+    """The PostgreSQL claim of a plan per workspace, or per (workspace, class)."""
+    if by_class:
+        plan = "CAST(:workspaces AS text[]), CAST(:classes AS text[]), CAST(:counts AS int[])"
+        sql = CLAIM_PLANNED_PG.format(
+            plan=plan, plan_columns="p(ws, cls, n)", class_filter=" AND j.priority_class = plan.cls"
+        )
+    else:
+        plan = "CAST(:workspaces AS text[]), CAST(:counts AS int[])"
+        sql = CLAIM_PLANNED_PG.format(plan=plan, plan_columns="p(ws, n)", class_filter="")
+    return text(sql).bindparams(
+        bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime())
+    )
+
+
+_CLAIM_PLANNED_PG = claim_statement(by_class=False)
 
 
 def profile_from(

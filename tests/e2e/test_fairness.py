@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import cast
@@ -79,3 +80,77 @@ def test_two_beats_never_claim_or_send_twice(two_beats: Fleet) -> None:
         ).scalar_one()
     assert dropped == 0  # no run message was ever sent twice
     assert fences == 1  # and no job was claimed twice
+
+
+def test_a_critical_job_starts_ahead_of_a_bulk_flood_and_a_bystander_finishes(
+    two_beats: Fleet,
+) -> None:
+    from fairbeat.tasks.bulk import enqueue_many
+
+    live = two_beats
+    live.redis.delete(LEDGER_KEY)
+    # Given a bulk flood from one workspace, already running
+    flood = enqueue_many(
+        [
+            {
+                "workspace_id": "flood",
+                "kind": "test.sleep",
+                "payload": {"seconds": 0.05, "tag": f"flood-{n}"},
+                "priority_class": "bulk",
+            }
+            for n in range(300)
+        ],
+        app=live.client,
+    )
+    wait_for(lambda: counts(live, "flood").get("SUCCEEDED", 0) >= 10, "the flood to start")
+    # When another workspace enqueues a critical job, and a third a default one
+    urgent = enqueue(
+        "urgent", "test.send", {"tag": "urgent"}, priority_class="critical", app=live.client
+    )
+    bystander = enqueue("bystander", "test.send", {"tag": "bystander"}, app=live.client)
+    # Then both finish, the critical one starting before the flood's tail
+    started = live.wait_status(urgent.job_id, "SUCCEEDED")["started_at"]
+    live.wait_status(bystander.job_id, "SUCCEEDED")
+    for job in flood:
+        live.wait_status(job.job_id, "SUCCEEDED")
+    with live.engine.connect() as conn:
+        later = conn.execute(
+            select(func.count()).where(
+                job_table.c.workspace_id == "flood", job_table.c.started_at > started
+            )
+        ).scalar_one()
+        fences = conn.execute(
+            select(func.max(job_table.c.fence)).where(
+                job_table.c.workspace_id.in_(["flood", "urgent", "bystander"])
+            )
+        ).scalar_one()
+    assert later >= 100  # most of the flood was still waiting when it started
+    sends = [item.decode() for item in cast(list[bytes], live.redis.lrange(LEDGER_KEY, 0, -1))]
+    mine = sorted(s for s in sends if s.startswith(("flood-", "urgent", "bystander")))
+    assert mine == sorted([*(f"flood-{n}" for n in range(300)), "urgent", "bystander"])
+    assert fences == 1  # nothing claimed twice
+
+
+def test_the_cli_enqueues_with_a_priority_class_and_refuses_an_unknown_one(
+    two_beats: Fleet,
+) -> None:
+    live = two_beats
+    done = live.run_cli(
+        "enqueue",
+        "cli-classes",
+        "test.send",
+        "--payload",
+        '{"tag": "cli-critical"}',
+        "--priority-class",
+        "critical",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    row = live.wait_status(int(json.loads(done.stdout)["job_id"]), "SUCCEEDED")
+    assert row["priority_class"] == "critical"
+    refused = live.run_cli("enqueue", "cli-classes", "test.send", "--priority-class", "urgent")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "error: priority_class: must be one of critical, default, bulk (FAIRBEAT_PRIORITY_CLASSES),"
+        " got 'urgent'"
+    ]

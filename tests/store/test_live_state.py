@@ -116,3 +116,18 @@ def test_every_holder_script_starts_with_the_one_lease_check() -> None:
     for script in (RENEW_LEASE, RELEASE_LEASE, SAVE_FAIR_STATE, SET_IF_HOLDER, DELETE_IF_UNCHANGED):
         assert script.startswith(HOLDER_CHECK)
         assert script.count("redis.call('GET', KEYS[1])") == 1
+
+
+def test_the_per_class_fair_state_round_trips(redis_client: redis.Redis) -> None:
+    state = live(redis_client)
+    fence = state.acquire_dispatch(lease_ms=10_000)
+    assert fence is not None
+    kept = FairState(
+        {"a": 0.5},
+        "a",
+        turn=7,
+        by_class={"bulk": FairState({"b": 0.25}, "b", resume=True), "critical": FairState()},
+        class_credit={"bulk": 0.4},
+    )
+    assert state.save_fair_state(fence, kept)
+    assert state.load_fair_state() == kept
