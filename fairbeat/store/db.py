@@ -128,6 +128,11 @@ def is_postgres(connection: Connection) -> bool:
 
 def insert_ignoring_conflicts(connection: Connection, table: Table) -> Insert:
     """An INSERT that does nothing on a unique conflict (and so returns no row)."""
-    if is_postgres(connection):
+    return insert_on_dialect(connection.dialect.name, table)
+
+
+def insert_on_dialect(dialect: str, table: Table) -> Insert:
+    """:func:`insert_ignoring_conflicts` for a dialect named ``dialect``."""
+    if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()

@@ -12,6 +12,7 @@ Functions take a Connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -92,16 +93,21 @@ def succeed(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
             return False
         _release(conn, job_id)
         return True
-    done = transitions.succeeded(job_id, fence, now).returning(job.c.id).cte("done")
+    params = transitions.success_params(job_id, fence, now)
+    succeeded, _ = conn.execute(_succeed_and_release(), params).one()
+    return int(succeeded) == 1
+
+
+@functools.cache
+def _succeed_and_release() -> Any:
+    """PostgreSQL: the success and the release of its dependents in one statement, built once."""
+    done = transitions.succeeded_statement().returning(job.c.id).cte("done")
     waiting = select(dependency.c.job_id).where(dependency.c.depends_on.in_(select(done.c.id)))
     released = _release_update(job.c.id.in_(waiting)).cte("released")
-    succeeded, _ = conn.execute(
-        select(
-            select(func.count()).select_from(done).scalar_subquery(),
-            select(func.count()).select_from(released).scalar_subquery(),
-        )
-    ).one()
-    return int(succeeded) == 1
+    return select(
+        select(func.count()).select_from(done).scalar_subquery(),
+        select(func.count()).select_from(released).scalar_subquery(),
+    )
 
 
 def _waiting_on(parent_id: int) -> Any:

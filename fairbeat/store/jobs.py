@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_
+from sqlalchemy import and_, bindparam
 
 from fairbeat.scheduling.jobstate import JobStatus
 from fairbeat.store.models import job_table
@@ -29,3 +29,14 @@ def due(now: datetime) -> Any:
 def fenced(job_id: int, fence: int, status: JobStatus) -> Any:
     """The row of exactly this claim, still in ``status``; any later claim has another fence."""
     return and_(job.c.id == job_id, job.c.fence == fence, job.c.status == status.value)
+
+
+def fenced_by_params(status: JobStatus) -> Any:
+    """:func:`fenced` with the job id and fence as the bind parameters ``job_id_``
+    and ``fence_``, for a statement built once and run with its parameters: the
+    worker's hot path then skips building and hashing a statement per job."""
+    return and_(
+        job.c.id == bindparam("job_id_"),
+        job.c.fence == bindparam("fence_"),
+        job.c.status == status.value,
+    )

@@ -5,15 +5,17 @@ Functions take a Connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store.db import insert_ignoring_conflicts
+from fairbeat.store.db import insert_ignoring_conflicts, insert_on_dialect
 from fairbeat.store.jobs import job
 
 
@@ -50,8 +52,7 @@ def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
         "waiting_on": new.waiting_on,
         "priority_class": new.priority_class,
     }
-    stmt = insert_ignoring_conflicts(conn, job).values(values).returning(job.c.id)
-    inserted = conn.execute(stmt).scalar_one_or_none()
+    inserted = conn.execute(_insert_statement(conn.dialect.name), values).scalar_one_or_none()
     if inserted is not None:
         return int(inserted), True
     existing = (
@@ -60,6 +61,13 @@ def insert_job(conn: Connection, new: NewJob) -> tuple[int, bool]:
     if existing is None:  # only the dedupe key can conflict; anything else is a bug
         raise RuntimeError(f"insert of a job for {new.workspace_id!r} conflicted unexpectedly")
     return existing, False
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Insert:
+    """The single-job INSERT, built once per dialect and run with the job's values:
+    enqueue's hot path skips building and hashing a statement per job."""
+    return insert_on_dialect(dialect, job).returning(job.c.id)
 
 
 def find_by_dedupe_key(conn: Connection, workspace_id: str, dedupe_key: str) -> int | None:

@@ -8,17 +8,18 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Update
 
 from fairbeat.scheduling.jobstate import JobStatus
-from fairbeat.store.jobs import fenced, job
-from fairbeat.store.models import duplicate_event_table
+from fairbeat.store.jobs import fenced, fenced_by_params, job
+from fairbeat.store.models import UTCDateTime, duplicate_event_table
 
 # Why a delivery was dropped without running anything.
 STALE_FENCE = "STALE_FENCE"  # the job was claimed again since this message was sent
@@ -50,21 +51,8 @@ def start(
 
     ``task_id`` is the Celery task id of this run, what a cancel terminates.
     """
-    row = conn.execute(
-        update(job)
-        .where(fenced(job_id, fence, JobStatus.CLAIMED))
-        .values(
-            status=JobStatus.RUNNING.value,
-            attempts=job.c.attempts + 1,
-            started_at=now,
-            locked_at=now,
-            locked_by=worker,
-            task_id=task_id,
-        )
-        .returning(
-            job.c.workspace_id, job.c.kind, job.c.payload, job.c.attempts, job.c.max_attempts
-        )
-    ).one_or_none()
+    params = {"job_id_": job_id, "fence_": fence, "now_": now, "worker_": worker}
+    row = conn.execute(_start_statement(), {**params, "task_id_": task_id}).one_or_none()
     if row is None:
         return None
     return StartedJob(
@@ -117,17 +105,48 @@ def _finish(conn: Connection, job_id: int, fence: int, **values: Any) -> bool:
     )
 
 
-def succeeded(job_id: int, fence: int, now: datetime) -> Update:
-    """The fenced RUNNING -> SUCCEEDED update, as a statement (to embed in another)."""
+@functools.cache
+def _start_statement() -> Update:
+    now = bindparam("now_", type_=UTCDateTime())
     return (
         update(job)
-        .where(fenced(job_id, fence, JobStatus.RUNNING))
-        .values(status=JobStatus.SUCCEEDED.value, finished_at=now, locked_at=None, locked_by=None)
+        .where(fenced_by_params(JobStatus.CLAIMED))
+        .values(
+            status=JobStatus.RUNNING.value,
+            attempts=job.c.attempts + 1,
+            started_at=now,
+            locked_at=now,
+            locked_by=bindparam("worker_"),
+            task_id=bindparam("task_id_"),
+        )
+        .returning(
+            job.c.workspace_id, job.c.kind, job.c.payload, job.c.attempts, job.c.max_attempts
+        )
     )
 
 
+@functools.cache
+def succeeded_statement() -> Update:
+    """The fenced RUNNING -> SUCCEEDED update, built once (to embed in another):
+    parameters :func:`success_params`."""
+    return (
+        update(job)
+        .where(fenced_by_params(JobStatus.RUNNING))
+        .values(
+            status=JobStatus.SUCCEEDED.value,
+            finished_at=bindparam("now_", type_=UTCDateTime()),
+            locked_at=None,
+            locked_by=None,
+        )
+    )
+
+
+def success_params(job_id: int, fence: int, now: datetime) -> dict[str, Any]:
+    return {"job_id_": job_id, "fence_": fence, "now_": now}
+
+
 def succeed(conn: Connection, job_id: int, fence: int, now: datetime) -> bool:
-    return conn.execute(succeeded(job_id, fence, now)).rowcount == 1
+    return conn.execute(succeeded_statement(), success_params(job_id, fence, now)).rowcount == 1
 
 
 def retry_later(conn: Connection, job_id: int, fence: int, run_at: datetime, error: str) -> bool:
