@@ -74,3 +74,17 @@ def test_a_finished_job_updates_its_estimate_only_when_fair_by_time(
         by_ws, _ = runtime_of(app).live.run_time_estimates(["acme"])
         assert set(by_ws) == expected
         assert by_ws.get("acme", 0.0) >= 0.0
+
+
+def test_fair_by_time_keeps_the_per_slot_bound_and_claims_nothing_ahead(
+    make_app: AppFactory,
+) -> None:
+    from fairbeat.tasks import capacity
+
+    by_count = runtime_of(make_app(fleet_claims_per_slot=2, claim_ahead_s=0.25))
+    by_time = runtime_of(make_app(fleet_claims_per_slot=2, claim_ahead_s=0.25, fairness="time"))
+    # No worker reported: one worker of the default concurrency is assumed.
+    slots = by_count.settings.worker_concurrency
+    fast = 400.0  # finished jobs per second
+    assert capacity.fleet(by_count, False, fast).capacity == slots + 100
+    assert capacity.fleet(by_time, False, fast).capacity == 2 * slots
