@@ -69,14 +69,14 @@ def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
     """Send run(job_id, fence) for each claim; give back the claims that could not be sent."""
     rt = runtime_of(app)
     settings = rt.settings
-    sent = 0
     if not claims:
         return 0, 0
     rules = routes.current_rules(rt)
     try:
-        # One producer for the whole fan-out: acquiring one per message cost
-        # a third of each send's CPU (measured: 0.99 ms per send, 0.61 reused).
-        with app.producer_or_acquire() as producer:
+        # One producer, and on Redis one pipeline, for the whole fan-out: a
+        # producer acquired and a Redis client made per message cost most of
+        # each send's CPU. The batch is written when the block ends.
+        with app.producer_or_acquire() as producer, producer.batch():
             for claim in claims:
                 app.send_task(
                     "fairbeat.run",
@@ -86,13 +86,15 @@ def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
                     **display_options(claim),
                     **limits.send_options(app, claim.kind),
                 )
-                sent += 1
     except Exception:
+        # Some of the batch may have reached the broker: a message for a claim
+        # handed back finds its job PENDING, or claimed again under a new
+        # fence, and is dropped (transitions.start), so handing back all is safe.
         log.exception("send failed", extra={"action": "dispatch.send_failed"})
         with rt.engine.begin() as conn:
-            released = sum(claiming.release_claim(conn, c) for c in claims[sent:])
-        return sent, released
-    return sent, 0
+            released = sum(claiming.release_claim(conn, c) for c in claims)
+        return 0, released
+    return len(claims), 0
 
 
 def display_options(claim: claiming.Claim) -> dict[str, Any]:

@@ -91,7 +91,9 @@ def claim_ids(conn: Connection, candidates: Any, now: datetime, guard: Any = Non
 
 
 def release_claim(conn: Connection, claim: Claim) -> bool:
-    """Give back a claim whose message was never sent: CLAIMED -> PENDING."""
+    """Give back a claim whose message may not have reached the broker: CLAIMED ->
+    PENDING, fence kept. A message of it that did arrive is dropped by the fence:
+    its job is PENDING, or claimed again under a higher fence."""
     result = conn.execute(
         update(job)
         .where(fenced(claim.job_id, claim.fence, JobStatus.CLAIMED))
