@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from fairbeat.scheduling.reasons import PARTITION_CAP
+
 # The function_run row keeps the last ticks of a run in its report.
 REPORT_TICKS = 20
 
@@ -103,3 +105,15 @@ class RunReport:
         ticks = tuple(TickReport.from_dict(t) for t in raw.get("last_ticks") or ())
         values = {k: v for k, v in raw.items() if k in known and v is not None}
         return cls(**values, last_ticks=ticks)
+
+
+def more_room(report: TickReport, batch: int) -> bool:
+    """Whether the next tick can claim at once: this one filled the claim batch,
+    or claimed all it planned while the per-tick partition cap, not the room,
+    held a workspace back (one busy workspace alone must not leave slots idle
+    for a debounce per ``FAIRBEAT_PARTITION_CAP`` jobs)."""
+    if report.claimed == batch:
+        return True
+    room = min(report.capacity, report.fleet_capacity) - report.in_flight
+    capped = report.unclaimed.get(PARTITION_CAP, 0) > 0
+    return capped and 0 < report.claimed == report.planned < min(room, batch)

@@ -20,8 +20,8 @@ import dataclasses
 import logging
 import math
 import time
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,24 +33,22 @@ from fairbeat.scheduling.autoscale import held_by
 from fairbeat.scheduling.cost import CostPlan
 from fairbeat.scheduling.fair import FairPlan, FairState, WorkspaceDemand, plan_fair
 from fairbeat.scheduling.fleet import FleetCap
-from fairbeat.scheduling.priority import DEFAULT_CLASS, class_of, plan_classes
+from fairbeat.scheduling.priority import class_of, plan_classes
 from fairbeat.scheduling.quota import WorkspaceProfile, rate_limit_of
-from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM, PARTITION_CAP
-from fairbeat.scheduling.routing import route
-from fairbeat.scheduling.tick import RunReport, TickReport
-from fairbeat.store import claiming, class_selection, runs, selection
+from fairbeat.scheduling.reasons import FLEET_SLOTS, KEY_LIMIT, LOST_CLAIM
+from fairbeat.scheduling.tick import RunReport, TickReport, more_room
+from fairbeat.store import class_selection, runs, selection
 from fairbeat.tasks import (
     capacity,
     classes,
     fairness,
     ledger,
-    limits,
     pool,
     quarantine,
     quotas,
-    routes,
 )
 from fairbeat.tasks.capacity import CapacityReading
+from fairbeat.tasks.fanout import fair_order, fan_out
 from fairbeat.tasks.kick import KICK
 from fairbeat.tasks.runtime import Runtime, runtime_of
 
@@ -63,74 +61,6 @@ BACKING_OFF = "BACKING_OFF"
 BACKOFF_INTERVALS = 5
 # The fleet's finish rate, which sizes the claims ahead, is read over this window.
 FINISH_RATE_WINDOW_S = 2.0
-
-
-def fan_out(app: Celery, claims: list[claiming.Claim]) -> tuple[int, int]:
-    """Send run(job_id, fence) for each claim; give back the claims that could not be sent."""
-    rt = runtime_of(app)
-    settings = rt.settings
-    if not claims:
-        return 0, 0
-    rules = routes.current_rules(rt)
-    try:
-        # One producer, and on Redis one pipeline, for the whole fan-out: a
-        # producer acquired and a Redis client made per message cost most of
-        # each send's CPU. The batch is written when the block ends.
-        with app.producer_or_acquire() as producer, producer.batch():
-            for claim in claims:
-                app.send_task(
-                    "fairbeat.run",
-                    args=(claim.job_id, claim.fence),
-                    queue=route(claim.kind, rules, settings.default_queue),
-                    producer=producer,
-                    **display_options(claim),
-                    **limits.send_options(app, claim.kind),
-                )
-    except Exception:
-        # Some of the batch may have reached the broker: a message for a claim
-        # handed back finds its job PENDING, or claimed again under a new
-        # fence, and is dropped (transitions.start), so handing back all is safe.
-        log.exception("send failed", extra={"action": "dispatch.send_failed"})
-        with rt.engine.begin() as conn:
-            released = sum(claiming.release_claim(conn, c) for c in claims)
-        return 0, released
-    return len(claims), 0
-
-
-def display_options(claim: claiming.Claim) -> dict[str, Any]:
-    """How monitors (Flower, events) show a run: named by its kind, with readable args.
-
-    The message's real task is still ``fairbeat.run(job_id, fence)``.
-    """
-    shown = {
-        "job_id": claim.job_id,
-        "workspace": claim.workspace_id,
-        "kind": claim.kind,
-        "attempt": claim.attempts + 1,
-        "fence": claim.fence,
-    }
-    return {
-        "shadow": claim.kind,
-        "argsrepr": repr((claim.job_id, claim.workspace_id)),
-        "kwargsrepr": repr(shown),
-    }
-
-
-def fair_order(
-    claims: list[claiming.Claim], order: tuple[str, ...], classes: Sequence[str] = ()
-) -> list[claiming.Claim]:
-    """Interleave the claims as the plan ordered their workspaces; a workspace's
-    claims of a higher priority class are sent first."""
-    ranks = {name: i for i, name in enumerate(classes)}
-    default = ranks.get(DEFAULT_CLASS, 0)
-    queues: dict[str, list[claiming.Claim]] = defaultdict(list)
-    for claim in sorted(claims, key=lambda c: (ranks.get(c.priority_class, default), c.order_key)):
-        queues[claim.workspace_id].append(claim)
-    out = []
-    for workspace in order:
-        if queues[workspace]:
-            out.append(queues[workspace].pop(0))
-    return out
 
 
 @dataclass(frozen=True)
@@ -424,18 +354,6 @@ class Dispatcher:
             self.rt.live.save_fair_state(fence, state)
         except RedisError:
             log.warning("fair state not saved", extra={"action": "dispatch.state_not_saved"})
-
-
-def more_room(report: TickReport, batch: int) -> bool:
-    """Whether the next tick can claim at once: this one filled the claim batch,
-    or claimed all it planned while the per-tick partition cap, not the room,
-    held a workspace back (one busy workspace alone must not leave slots idle
-    for a debounce per ``FAIRBEAT_PARTITION_CAP`` jobs)."""
-    if report.claimed == batch:
-        return True
-    room = min(report.capacity, report.fleet_capacity) - report.in_flight
-    capped = report.unclaimed.get(PARTITION_CAP, 0) > 0
-    return capped and 0 < report.claimed == report.planned < min(room, batch)
 
 
 def tick_report(

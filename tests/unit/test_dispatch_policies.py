@@ -20,7 +20,7 @@ from fairbeat.scheduling.reasons import (
     GUARDRAIL_STEP_DOWN,
     PARTITION_CAP,
 )
-from fairbeat.scheduling.tick import REPORT_TICKS, RunReport, TickReport
+from fairbeat.scheduling.tick import REPORT_TICKS, RunReport, TickReport, more_room
 
 QUEUES = ("jobs.default", "jobs.email")
 workers = st.lists(
@@ -157,8 +157,6 @@ def test_reports_round_trip_through_their_stored_json() -> None:
 
 
 def test_a_tick_goes_again_at_once_only_when_it_left_room_to_a_capped_workspace() -> None:
-    from fairbeat.tasks.dispatch import more_room
-
     capped = TickReport(
         claimed=10,
         planned=10,
