@@ -99,6 +99,9 @@ def test_the_models_match_the_migrations(fresh_engine: Engine) -> None:
     assert changes == [], f"models and migrations differ; add a migration: {changes}"
 
 
+# Back at 0004 SQLite lacks the class indexes, and alembic says it cannot compare
+# an expression index (priority DESC) it does not find: expected, not drift.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression")
 def test_the_comparison_sees_a_missing_migration(fresh_engine: Engine) -> None:
     # Back past a migration that adds a table (0007); 0010 adds only CHECK
     # constraints, which autogenerate does not compare.
