@@ -25,12 +25,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from fairbeat.store import concurrency, poison
-from fairbeat.store.claiming import CLAIM_COLUMNS, Claim, claim_from, claim_ids, due_in_workspace
-from fairbeat.store.db import is_postgres
+from fairbeat.store import selection
+from fairbeat.store.claiming import Claim
 from fairbeat.store.models import UTCDateTime
-from fairbeat.store.runs import still_current
-from fairbeat.store.selection import claim_statement
 from fairbeat.store.times import LOWEST_TIME
 
 _PENDING_CLASSES = text(
@@ -68,8 +65,6 @@ _DUE_IN_CLASS = text(
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
 
-_CLAIM_BY_CLASS_PG = claim_statement(by_class=True)
-
 Slot = tuple[str, str]  # (workspace, stored class)
 
 
@@ -101,33 +96,6 @@ def claim_by_class(
     key_held: dict[str, int] | None = None,
 ) -> list[Claim]:
     """Claim ``plan[(workspace, class)]`` due jobs of each workspace's jobs stored
-    with that class, in the workspace's own order; otherwise as
-    ``selection.claim_planned`` (the run fence, concurrency keys)."""
-    wanted = {slot: n for slot, n in plan.items() if n > 0}
-    if not wanted:
-        return []
-    if concurrency.any_keys(conn):
-        slots: dict[tuple[str, str | None], int] = {(w, c): n for (w, c), n in wanted.items()}
-        claims = concurrency.claim_keyed_slots(conn, now, slots, run, named_limits or {}, key_held)
-        return sorted(claims, key=lambda c: c.order_key)
-    run_id, fence = run if run else (None, 0)
-    if is_postgres(conn):
-        params = {
-            "workspaces": [w for w, _ in wanted],
-            "classes": [c for _, c in wanted],
-            "counts": list(wanted.values()),
-            "now": now,
-            "run_id": run_id,
-            "fence": fence,
-            "lowest": LOWEST_TIME,
-            "max_fence": poison.MAX_FENCE,
-        }
-        rows = conn.execute(_CLAIM_BY_CLASS_PG.columns(*CLAIM_COLUMNS), params)
-        claims = [claim_from(r) for r in rows]
-    else:
-        claims = []
-        guard = still_current("dispatch", run_id, fence) if run_id is not None else None
-        for (workspace, name), n in wanted.items():
-            candidates = due_in_workspace(conn, workspace, now, n, name)
-            claims.extend(claim_ids(conn, candidates, now, guard))
-    return sorted(claims, key=lambda c: c.order_key)
+    with that class, in the workspace's own order (``selection.claim_slots``)."""
+    slots: dict[selection.Slot, int] = {(w, c): n for (w, c), n in plan.items()}
+    return selection.claim_slots(conn, now, slots, run, named_limits, key_held)

@@ -107,20 +107,6 @@ def _keys_of(conn: Connection, ids: Sequence[int]) -> dict[int, dict[ScopedKey, 
     return out
 
 
-def claim_keyed(
-    conn: Connection,
-    now: datetime,
-    wanted: Mapping[str, int],
-    run: tuple[int, int] | None,
-    named: Mapping[str, int],
-    held: dict[str, int] | None = None,
-) -> list[Claim]:
-    """Claim ``wanted[workspace]`` due jobs each, skipping any whose key is full;
-    ``held`` gets, per workspace, the planned jobs left waiting as KEY_LIMIT."""
-    slots: dict[tuple[str, str | None], int] = {(w, None): n for w, n in wanted.items()}
-    return claim_keyed_slots(conn, now, slots, run, named, held)
-
-
 def claim_keyed_slots(
     conn: Connection,
     now: datetime,
@@ -129,9 +115,10 @@ def claim_keyed_slots(
     named: Mapping[str, int],
     held: dict[str, int] | None = None,
 ) -> list[Claim]:
-    """As :func:`claim_keyed`, per (workspace, stored priority class); a class of
-    None takes the workspace's jobs of any class. Admission keeps each slot to
-    its own share, so a class's budget is not spent on another class's jobs."""
+    """Claim ``wanted[(workspace, stored priority class)]`` due jobs each (a class
+    of None: of any class), skipping any whose key is full; ``held`` gets, per
+    workspace, the planned jobs left waiting as KEY_LIMIT. Admission keeps each
+    slot to its own share, so a class's budget is not spent on another class's jobs."""
     if is_postgres(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
     counts, limits = in_flight_by_key(conn)

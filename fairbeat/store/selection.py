@@ -108,6 +108,7 @@ def claim_statement(by_class: bool) -> TextClause:
 
 
 _CLAIM_PLANNED_PG = claim_statement(by_class=False)
+_CLAIM_BY_CLASS_PG = claim_statement(by_class=True)
 
 
 def profile_from(
@@ -174,6 +175,9 @@ def profiles(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, Worksp
     return out
 
 
+Slot = tuple[str, str | None]  # (workspace, stored priority class; None: any class)
+
+
 def claim_planned(
     conn: Connection,
     now: datetime,
@@ -182,23 +186,39 @@ def claim_planned(
     named_limits: Mapping[str, int] | None = None,
     key_held: dict[str, int] | None = None,
 ) -> list[Claim]:
-    """Claim ``plan[workspace]`` due jobs of each workspace, in the workspace's own order.
+    """Claim ``plan[workspace]`` due jobs of each workspace, in the workspace's own
+    order, whatever their class (:func:`claim_slots`)."""
+    slots: dict[Slot, int] = {(w, None): n for w, n in plan.items()}
+    return claim_slots(conn, now, slots, run, named_limits, key_held)
+
+
+def claim_slots(
+    conn: Connection,
+    now: datetime,
+    plan: Mapping[Slot, int],
+    run: tuple[int, int] | None = None,
+    named_limits: Mapping[str, int] | None = None,
+    key_held: dict[str, int] | None = None,
+) -> list[Claim]:
+    """Claim ``plan[(workspace, class)]`` due jobs of each workspace stored with that
+    class (every class None: of any class), in the workspace's own order.
 
     With ``run`` (run id, fence), nothing is claimed once that dispatch run was
     declared stale or a successor with a higher fence began. Once any job has
     carried a concurrency key, the claim keeps every key within its limit
-    (``concurrency.claim_keyed``); ``key_held`` gets the jobs left waiting on one.
+    (``concurrency.claim_keyed_slots``); ``key_held`` gets the jobs left waiting on one.
     """
-    wanted = {w: n for w, n in plan.items() if n > 0}
+    wanted = {slot: n for slot, n in plan.items() if n > 0}
     if not wanted:
         return []
     if concurrency.any_keys(conn):
-        claims = concurrency.claim_keyed(conn, now, wanted, run, named_limits or {}, key_held)
+        claims = concurrency.claim_keyed_slots(conn, now, wanted, run, named_limits or {}, key_held)
         return sorted(claims, key=lambda c: c.order_key)
     run_id, fence = run if run else (None, 0)
     if is_postgres(conn):
+        by_class = any(name is not None for _, name in wanted)
         params = {
-            "workspaces": list(wanted),
+            "workspaces": [w for w, _ in wanted],
             "counts": list(wanted.values()),
             "now": now,
             "run_id": run_id,
@@ -206,15 +226,17 @@ def claim_planned(
             "lowest": LOWEST_TIME,
             "max_fence": poison.MAX_FENCE,
         }
-        rows = conn.execute(_CLAIM_PLANNED_PG.columns(*CLAIM_COLUMNS), params)
-        claims = [claim_from(r) for r in rows]
+        if by_class:
+            params["classes"] = [name for _, name in wanted]
+        statement = _CLAIM_BY_CLASS_PG if by_class else _CLAIM_PLANNED_PG
+        claims = [claim_from(r) for r in conn.execute(statement.columns(*CLAIM_COLUMNS), params)]
     else:
         # SQLite: one writer at a time already (BEGIN IMMEDIATE), so a plain
         # per-workspace claim is as safe and, at embedded scale, as fast.
         claims = []
-        for workspace, n in wanted.items():
-            candidates = due_in_workspace(conn, workspace, now, n)
-            guard = still_current("dispatch", run_id, fence) if run_id is not None else None
+        guard = still_current("dispatch", run_id, fence) if run_id is not None else None
+        for (workspace, name), n in wanted.items():
+            candidates = due_in_workspace(conn, workspace, now, n, name)
             claims.extend(claim_ids(conn, candidates, now, guard))
     return sorted(claims, key=lambda c: c.order_key)
 
