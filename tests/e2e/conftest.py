@@ -129,10 +129,23 @@ def running_fleet(
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def live(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    logs = tmp_path_factory.mktemp("fleet-logs")
-    with running_fleet(pg_databases, logs, redis_url=e2e_redis_url) as started:
-        yield started
+def module_fleet(name: str, logs: str, beats: int = 1, /, **overrides: str) -> Any:
+    """A module-scoped fixture called ``name``: a fleet with ``overrides`` and
+    ``beats`` beat processes, its logs in a folder named after ``logs``."""
+
+    @pytest.fixture(scope="module", name=name)
+    def started(
+        pg_databases: PostgresDatabases,
+        e2e_redis_url: str,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> Iterator[Fleet]:
+        folder = tmp_path_factory.mktemp(logs)
+        with running_fleet(
+            pg_databases, folder, beats, redis_url=e2e_redis_url, **overrides
+        ) as running:
+            yield running
+
+    return started
+
+
+live = module_fleet("live", "fleet-logs")

@@ -4,7 +4,6 @@ freed for an innocent workspace, and the cancelled attempt's late finish changes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -12,29 +11,15 @@ import pytest
 
 from fairbeat import cancel
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def one_slot(
-    pg_databases: PostgresDatabases,
-    e2e_redis_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Fleet]:
-    # One slot for jobs and control tasks alike, and the default stale cutoff and
-    # time limit (15 and 30 minutes): only the cancel can free the slot in time.
-    with running_fleet(
-        pg_databases,
-        tmp_path_factory.mktemp("cancel-logs"),
-        redis_url=e2e_redis_url,
-        worker_concurrency="1",
-        cancel_grace_s="1",
-    ) as started:
-        yield started
+# One slot for jobs and control tasks alike, and the default stale cutoff and
+# time limit (15 and 30 minutes): only the cancel can free the slot in time.
+one_slot = module_fleet("one_slot", "cancel-logs", worker_concurrency="1", cancel_grace_s="1")
 
 
 def ledger(live: Fleet) -> list[str]:

@@ -5,28 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet
+from tests.e2e.conftest import Fleet, module_fleet
 from tests.handlers import INTERVALS_KEY
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def fleet4(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    logs = tmp_path_factory.mktemp("keys-logs")
-    with running_fleet(
-        pg_databases, logs, redis_url=e2e_redis_url, worker_concurrency="4"
-    ) as started:
-        yield started
+fleet4 = module_fleet("fleet4", "keys-logs", worker_concurrency="4")
 
 
 def intervals(live: Fleet) -> dict[str, list[tuple[float, float]]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import cast
 
@@ -12,23 +11,14 @@ from sqlalchemy import func, select
 
 from fairbeat.store.models import duplicate_event_table, job_table
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def two_beats(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    # Two beat processes for the whole module: the second must do no harm.
-    logs = tmp_path_factory.mktemp("fair-logs")
-    with running_fleet(
-        pg_databases, logs, beats=2, redis_url=e2e_redis_url, global_capacity="8"
-    ) as started:
-        yield started
+# Two beat processes for the whole module: the second must do no harm.
+two_beats = module_fleet("two_beats", "fair-logs", 2, global_capacity="8")
 
 
 def counts(live: Fleet, workspace: str) -> dict[str, int]:

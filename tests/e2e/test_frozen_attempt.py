@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 from tests.e2e.test_effects_once import sends
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def fast_recovery(
-    pg_databases: PostgresDatabases,
-    e2e_redis_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Fleet]:
-    with running_fleet(
-        pg_databases,
-        tmp_path_factory.mktemp("once-stale-logs"),
-        redis_url=e2e_redis_url,
-        stale_after_s="3",
-        maintenance_interval_s="1",
-        delivery_timeout_s="5",
-    ) as started:
-        yield started
+fast_recovery = module_fleet(
+    "fast_recovery",
+    "once-stale-logs",
+    stale_after_s="3",
+    maintenance_interval_s="1",
+    delivery_timeout_s="5",
+)
 
 
 def test_an_attempt_frozen_past_the_cutoff_never_starts_its_effect(fast_recovery: Fleet) -> None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -16,8 +15,8 @@ from sqlalchemy import func, select
 
 from fairbeat.store.models import function_run_table, job_table
 from fairbeat.tasks.api import enqueue
-from tests.conftest import REPO_ROOT, PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
@@ -25,20 +24,14 @@ pytestmark = pytest.mark.e2e
 STALE_S = 3.0  # heartbeats every second; maintenance every second
 
 
-@pytest.fixture(scope="module")
-def fleet3(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    with running_fleet(
-        pg_databases,
-        tmp_path_factory.mktemp("liveness-logs"),
-        redis_url=e2e_redis_url,
-        stale_after_s=str(STALE_S),
-        maintenance_interval_s="1",
-        delivery_timeout_s="5",
-        dispatch_lease_s="2",
-    ) as started:
-        yield started
+fleet3 = module_fleet(
+    "fleet3",
+    "liveness-logs",
+    stale_after_s=str(STALE_S),
+    maintenance_interval_s="1",
+    delivery_timeout_s="5",
+    dispatch_lease_s="2",
+)
 
 
 def sends(live: Fleet, tag: str) -> int:

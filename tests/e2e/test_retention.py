@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -19,8 +18,7 @@ from fairbeat.store.models import (
     job_table,
 )
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
@@ -43,26 +41,18 @@ OLD_FINISHED = 3000
 OLD_PENDING = 50
 
 
-@pytest.fixture(scope="module")
-def pruning_fleet(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    # Maintenance, and so pruning, every second, in small batches; the
-    # shortest gate window and health window, so the evidence floor is near.
-    with running_fleet(
-        pg_databases,
-        tmp_path_factory.mktemp("retention-logs"),
-        1,
-        "info",
-        redis_url=e2e_redis_url,
-        maintenance_interval_s="1",
-        gate_window_s="60",
-        health_window_s="1",
-        prune_batch_size="200",
-        prune_max_batches="3",
-        **ZERO,
-    ) as started:
-        yield started
+# Maintenance, and so pruning, every second, in small batches; the
+# shortest gate window and health window, so the evidence floor is near.
+pruning_fleet = module_fleet(
+    "pruning_fleet",
+    "retention-logs",
+    maintenance_interval_s="1",
+    gate_window_s="60",
+    health_window_s="1",
+    prune_batch_size="200",
+    prune_max_batches="3",
+    **ZERO,
+)
 
 
 def seed_old_rows(engine: Engine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -14,8 +13,7 @@ from sqlalchemy import select
 from fairbeat.scheduling.schedules import SLOT_FORMAT
 from fairbeat.store import schedules as store
 from fairbeat.store.models import job_table
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +22,7 @@ pytestmark = pytest.mark.e2e
 SLOTS = 10
 
 
-@pytest.fixture(scope="module")
-def two_beats(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    logs = tmp_path_factory.mktemp("schedule-logs")
-    with running_fleet(pg_databases, logs, beats=2, redis_url=e2e_redis_url) as fleet:
-        yield fleet
+two_beats = module_fleet("two_beats", "schedule-logs", 2)
 
 
 def cli_json(fleet: Fleet, *args: str) -> dict[str, Any]:

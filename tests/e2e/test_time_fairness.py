@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import func, select
 
 from fairbeat.store.keys import Keys
 from fairbeat.store.models import job_table
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet, wait_for
+from tests.e2e.conftest import Fleet, module_fleet, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def time_fair(
-    pg_databases: PostgresDatabases, e2e_redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    logs = tmp_path_factory.mktemp("time-fair-logs")
-    with running_fleet(
-        pg_databases,
-        logs,
-        redis_url=e2e_redis_url,
-        fairness="time",
-        global_capacity="4",
-        autoscale_enabled="false",
-    ) as started:
-        yield started
+time_fair = module_fleet(
+    "time_fair", "time-fair-logs", fairness="time", global_capacity="4", autoscale_enabled="false"
+)
 
 
 def started(live: Fleet, workspace: str) -> int:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import cast
 
 import pytest
 
 from fairbeat.tasks.api import enqueue
-from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import Fleet, running_fleet
+from tests.e2e.conftest import Fleet, module_fleet
 from tests.handlers import LEDGER_KEY
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def one_slot(
-    pg_databases: PostgresDatabases,
-    e2e_redis_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Fleet]:
-    # One slot for jobs and control tasks alike, and the default stale cutoff
-    # (15 minutes): only the time limit can free the slot within the test.
-    with running_fleet(
-        pg_databases,
-        tmp_path_factory.mktemp("time-limit-logs"),
-        redis_url=e2e_redis_url,
-        worker_concurrency="1",
-    ) as started:
-        yield started
+# One slot for jobs and control tasks alike, and the default stale cutoff
+# (15 minutes): only the time limit can free the slot within the test.
+one_slot = module_fleet("one_slot", "time-limit-logs", worker_concurrency="1")
 
 
 def sends(live: Fleet, tag: str) -> int:
