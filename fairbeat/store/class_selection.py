@@ -22,12 +22,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from fairbeat.store import selection
 from fairbeat.store.claiming import Claim
-from fairbeat.store.models import UTCDateTime
 from fairbeat.store.times import LOWEST_TIME
 
 _PENDING_CLASSES = text(
@@ -43,27 +42,7 @@ _PENDING_CLASSES = text(
     """
 )
 
-_DUE_IN_CLASS = text(
-    """
-    WITH RECURSIVE ws(id) AS (
-        SELECT (SELECT min(workspace_id) FROM job
-                WHERE status = 'PENDING' AND priority_class = :cls)
-        UNION ALL
-        SELECT (SELECT min(j.workspace_id) FROM job j
-                WHERE j.status = 'PENDING' AND j.priority_class = :cls
-                  AND j.workspace_id > ws.id)
-        FROM ws WHERE ws.id IS NOT NULL
-    )
-    SELECT ws.id AS workspace_id,
-           (SELECT count(*) FROM (
-                SELECT 1 FROM job j
-                WHERE j.status = 'PENDING' AND j.priority_class = :cls
-                  AND j.workspace_id = ws.id
-                  AND j.run_at <= :now AND j.run_at >= :lowest
-                LIMIT :limit) due_jobs) AS due
-    FROM ws WHERE ws.id IS NOT NULL
-    """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
+_DUE_IN_CLASS = selection.due_statement(by_class=True)
 
 Slot = tuple[str, str]  # (workspace, stored class)
 

@@ -37,24 +37,37 @@ from fairbeat.store.times import LOWEST_TIME
 # Keeps each IN (...) list well under every driver's parameter limit.
 CHUNK = 5000
 
-_DUE_BY_WORKSPACE = text(
-    """
+_DUE_BY_WORKSPACE = """
     WITH RECURSIVE ws(id) AS (
-        SELECT (SELECT min(workspace_id) FROM job WHERE status = 'PENDING')
+        SELECT (SELECT min(workspace_id) FROM job WHERE status = 'PENDING'{class_filter})
         UNION ALL
         SELECT (SELECT min(j.workspace_id) FROM job j
-                WHERE j.status = 'PENDING' AND j.workspace_id > ws.id)
+                WHERE j.status = 'PENDING'{j_class_filter} AND j.workspace_id > ws.id)
         FROM ws WHERE ws.id IS NOT NULL
     )
     SELECT ws.id AS workspace_id,
            (SELECT count(*) FROM (
                 SELECT 1 FROM job j
-                WHERE j.status = 'PENDING' AND j.workspace_id = ws.id
+                WHERE j.status = 'PENDING'{j_class_filter} AND j.workspace_id = ws.id
                   AND j.run_at <= :now AND j.run_at >= :lowest
                 LIMIT :limit) due_jobs) AS due
     FROM ws WHERE ws.id IS NOT NULL
     """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime()))
+
+
+def due_statement(by_class: bool) -> TextClause:
+    """Each workspace's due jobs, counted up to ``:limit``: of every class, or of
+    the class ``:cls`` only."""
+    sql = _DUE_BY_WORKSPACE.format(
+        class_filter=" AND priority_class = :cls" if by_class else "",
+        j_class_filter=" AND j.priority_class = :cls" if by_class else "",
+    )
+    return text(sql).bindparams(
+        bindparam("now", type_=UTCDateTime()), bindparam("lowest", type_=UTCDateTime())
+    )
+
+
+_DUE_ALL = due_statement(by_class=False)
 
 # PostgreSQL: one statement claims every workspace's share, each through its
 # own LATERAL index scan; SKIP LOCKED leaves rows another claimer holds. The
@@ -129,7 +142,7 @@ def profile_from(
 def due_by_workspace(conn: Connection, now: datetime, limit: int) -> dict[str, int]:
     """Workspace -> due jobs, counted up to ``limit``, for every workspace with any due."""
     params = {"now": now, "lowest": LOWEST_TIME, "limit": limit}
-    rows = conn.execute(_DUE_BY_WORKSPACE, params).all()
+    rows = conn.execute(_DUE_ALL, params).all()
     return {r.workspace_id: int(r.due) for r in rows if r.due}
 
 
